@@ -1,0 +1,94 @@
+"""EmotionClassifier: face crops in, class probabilities out, through ONNX Runtime (no PyTorch)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelError
+from .model_card import read_card, resolve
+from .preprocess import SCALING, preprocess
+
+_SESSIONS: dict[tuple[str, str], object] = {}
+_LOCK = threading.Lock()
+
+
+def _session(path: Path, runtime: str):
+    """One loaded model per file and runtime, shared by every classifier in the process."""
+    key = (str(path.resolve()), runtime)
+    with _LOCK:
+        if key not in _SESSIONS:
+            try:
+                if runtime == "onnxruntime":
+                    import onnxruntime as ort
+
+                    opts = ort.SessionOptions()
+                    opts.log_severity_level = 3
+                    _SESSIONS[key] = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+                elif runtime == "opencv":
+                    import cv2
+
+                    _SESSIONS[key] = cv2.dnn.readNetFromONNX(str(path))
+                else:
+                    raise ModelError(f"unknown runtime {runtime!r}; use 'onnxruntime' or 'opencv'")
+            except ModelError:
+                raise
+            except Exception as e:  # the runtimes raise their own types for a corrupt file
+                raise ModelError(f"{path}: cannot load model: {e}") from e
+        return _SESSIONS[key]
+
+
+class EmotionClassifier:
+    """Classify grey face crops.
+
+    >>> clf = EmotionClassifier("fer2013")      # or "ferplus", or a path to an .onnx
+    >>> clf.predict(faces)                       # faces: uint8 (N, 48, 48) -> float32 (N, len(clf.classes))
+
+    Crops of another size, colour crops (BGR) and other dtypes are converted by
+    :func:`emorec.preprocess.preprocess`, the same function training used.
+    """
+
+    def __init__(self, model: str | Path = "fer2013", *, runtime: str = "onnxruntime", flip_tta: bool = False):
+        self.path = resolve(model)
+        self.runtime = runtime
+        self.flip_tta = flip_tta
+        self._session = _session(self.path, runtime)
+        if runtime == "onnxruntime":
+            inp, out = self._session.get_inputs()[0], self._session.get_outputs()[0]
+            self._input_name = inp.name
+            size = inp.shape[-1] if isinstance(inp.shape[-1], int) else None
+            n_out = out.shape[-1] if isinstance(out.shape[-1], int) else None
+        else:
+            size = n_out = None
+        self.card = read_card(self.path, n_out, size)
+        if self.card.get("scaling", SCALING) != SCALING:
+            raise ModelError(f"{self.path}: model expects scaling {self.card['scaling']!r}, emorec applies {SCALING!r}")
+        self.classes: list[str] = list(self.card["classes"])
+        self.input_size: int = int(self.card["input_size"])
+        self.name: str = self.card.get("name", self.path.stem)
+
+    def __repr__(self) -> str:
+        return f"EmotionClassifier({self.name!r}, classes={self.classes}, runtime={self.runtime!r})"
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        if self.runtime == "onnxruntime":
+            return self._session.run(None, {self._input_name: x})[0]
+        with _LOCK:  # cv2.dnn.Net is not safe to share across threads
+            self._session.setInput(x)
+            return self._session.forward().reshape(len(x), -1)
+
+    def predict(self, faces, *, flip: bool | None = None) -> np.ndarray:
+        """Probabilities ``(N, len(classes))``, rows summing to 1. ``flip`` averages with the mirror image."""
+        if isinstance(faces, (list, tuple)) and len(faces) == 0 or getattr(faces, "size", 1) == 0:
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        try:
+            x = preprocess(faces, self.input_size)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"cannot use faces of shape {np.shape(faces)} and dtype "
+                             f"{getattr(faces, 'dtype', type(faces).__name__)}: {e}") from e
+        probs = self._run(x)
+        if self.flip_tta if flip is None else flip:
+            probs = (probs + self._run(np.ascontiguousarray(x[..., ::-1]))) / 2
+        return probs.astype(np.float32, copy=False)

@@ -1,0 +1,267 @@
+"""Dataset readers: Kaggle FER2013 CSV, FER+ votes, and image-folder datasets.
+
+Each reader turns files into arrays: ``images`` uint8 ``(N, H, W)``, ``labels`` int64 ``(N,)``,
+optionally ``targets`` float32 ``(N, C)`` (soft labels, FER+) and ``usage`` (split name per row).
+Bad rows raise :class:`~emorec.errors.DataError` naming file, row and field, or with
+``skip_bad_rows=True`` are dropped and listed in ``Dataset.bad_rows``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError
+from .labels import FER2013_CLASSES, FERPLUS_CLASSES
+
+SPLITS = ("Training", "PublicTest", "PrivateTest")
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".tif", ".tiff", ".webp"}
+_NUMBERS = re.compile(r"\s*\d+(?:\s+\d+)*\s*")
+
+
+@dataclass
+class Dataset:
+    images: np.ndarray  # uint8 (N, H, W)
+    labels: np.ndarray  # int64 (N,): hard label (majority vote for FER+)
+    classes: list[str]
+    targets: np.ndarray | None = None  # float32 (N, C) soft labels, or None for one-hot
+    usage: np.ndarray | None = None  # split name per row
+    rows: np.ndarray | None = None  # row index in the source file (0 = first data row)
+    bad_rows: list[str] = field(default_factory=list)
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def soft_targets(self) -> np.ndarray:
+        """Soft targets if the data has them, else one-hot of ``labels``."""
+        if self.targets is not None:
+            return self.targets
+        return np.eye(len(self.classes), dtype=np.float32)[self.labels]
+
+    def subset(self, mask: np.ndarray) -> "Dataset":
+        pick = lambda a: None if a is None else a[mask]  # noqa: E731
+        return Dataset(self.images[mask], self.labels[mask], self.classes, pick(self.targets),
+                       pick(self.usage), pick(self.rows), self.bad_rows, self.source)
+
+    def split(self, name: str | None) -> "Dataset":
+        """Rows of one split (``Training``, ``PublicTest``, ``PrivateTest``); ``None`` keeps all."""
+        if name is None:
+            return self
+        if self.usage is None:
+            raise DataError(f"{self.source}: has no 'Usage' column, cannot select split {name!r}")
+        mask = self.usage == name
+        if not mask.any():
+            found = ", ".join(sorted(set(self.usage.tolist()))) or "none"
+            raise DataError(f"{self.source}: no rows in split {name!r} (splits found: {found})")
+        return self.subset(mask)
+
+
+def _read_csv(path: Path):
+    import pandas as pd
+
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", newline="") as fh:
+            return pd.read_csv(fh, dtype=str, keep_default_na=False)
+    except (OSError, UnicodeDecodeError, EOFError) as e:
+        raise DataError(f"{path}: cannot read CSV: {e}") from e
+    except pd.errors.ParserError as e:
+        raise DataError(f"{path}: malformed CSV: {e}") from e
+    except pd.errors.EmptyDataError as e:
+        raise DataError(f"{path}: empty file") from e
+
+
+def _need_columns(df, path: Path, columns) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(map(repr, missing))}; "
+                        f"found {', '.join(map(repr, df.columns))}")
+
+
+def _fail_or_collect(problems: dict[int, str], path: Path, skip: bool) -> list[str]:
+    """Problems by row index to messages; raise on the first one unless skipping."""
+    msgs = [f"{path}: row {i + 1} (line {i + 2}), {problems[i]}" for i in sorted(problems)]
+    if msgs and not skip:
+        more = f" (and {len(msgs) - 1} more bad rows; --skip-bad-rows skips them)" if len(msgs) > 1 else ""
+        raise DataError(msgs[0] + more)
+    return msgs
+
+
+def read_fer2013_csv(path, *, image_size: int = 48, skip_bad_rows: bool = False) -> Dataset:
+    """Read a Kaggle ``fer2013.csv`` (``emotion,pixels,Usage``), plain or ``.gz``.
+
+    All pixel strings are parsed in one vectorised pass. ``Usage`` is optional (then ``usage`` is None).
+    """
+    path = Path(path)
+    df = _read_csv(path)
+    _need_columns(df, path, ["emotion", "pixels"])
+    n_pix = image_size * image_size
+    problems: dict[int, str] = {}
+
+    emo = df["emotion"].str.strip()
+    emo_ok = emo.str.fullmatch(r"\d+").to_numpy(dtype=bool)
+    labels = np.full(len(df), -1, dtype=np.int64)
+    labels[emo_ok] = emo[emo_ok].astype(np.int64).to_numpy()
+    for i in np.flatnonzero(~emo_ok):
+        problems[i] = f"field 'emotion': {df['emotion'].iat[i]!r} is not a whole number"
+    for i in np.flatnonzero(emo_ok & ((labels < 0) | (labels >= len(FER2013_CLASSES)))):
+        problems[i] = f"field 'emotion': label {labels[i]} out of range 0..{len(FER2013_CLASSES) - 1}"
+
+    pix = df["pixels"]
+    pix_ok = pix.str.fullmatch(_NUMBERS).to_numpy(dtype=bool)
+    counts = pix.str.count(r"\d+").to_numpy()
+    for i in np.flatnonzero(~pix_ok):
+        bad = next((t for t in str(pix.iat[i]).split() if not t.isdigit()), "")
+        problems.setdefault(i, f"field 'pixels': {bad!r} is not a number" if bad else "field 'pixels': empty")
+    for i in np.flatnonzero(pix_ok & (counts != n_pix)):
+        problems.setdefault(i, f"field 'pixels': expected {n_pix} values ({image_size}x{image_size}), "
+                               f"got {counts[i]}")
+
+    ok = pix_ok & (counts == n_pix)
+    values = np.zeros((len(df), n_pix), dtype=np.int32)
+    if ok.any():  # one vectorised parse of every good pixel string
+        flat = np.fromstring(" ".join(pix[ok].tolist()), dtype=np.int32, sep=" ")
+        values[ok] = flat.reshape(-1, n_pix)
+    for i in np.flatnonzero(ok & (values.max(axis=1) > 255)):
+        problems.setdefault(i, f"field 'pixels': value {values[i].max()} out of range 0..255")
+
+    usage = None
+    if "Usage" in df.columns:
+        usage = df["Usage"].str.strip().to_numpy(dtype=object)
+
+    bad = _fail_or_collect(problems, path, skip_bad_rows)
+    keep = np.ones(len(df), dtype=bool)
+    keep[list(problems)] = False
+    images = values[keep].astype(np.uint8).reshape(-1, image_size, image_size)
+    return Dataset(images, labels[keep], list(FER2013_CLASSES), None,
+                   None if usage is None else usage[keep], np.flatnonzero(keep), bad, str(path))
+
+
+FERPLUS_VOTE_COLUMNS = ["neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt"]
+
+
+def read_ferplus(fer_csv, ferplus_csv, *, image_size: int = 48, skip_bad_rows: bool = False,
+                 fer: Dataset | None = None) -> Dataset:
+    """FER2013 images with FER+ labels (``fer2013new.csv``, row i = row i of ``fer2013.csv``).
+
+    Targets are the 8 emotions' vote distributions; ``labels`` the majority vote. Rows FER+ marks as
+    not-a-face (empty ``Image name``), rows where ``unknown`` or ``NF`` has at least as many votes as
+    the top emotion, and rows with no emotion votes are dropped, as the FER+ paper does.
+    """
+    ferplus_csv = Path(ferplus_csv)
+    if fer is None:
+        fer = read_fer2013_csv(fer_csv, image_size=image_size, skip_bad_rows=skip_bad_rows)
+    df = _read_csv(ferplus_csv)
+    _need_columns(df, ferplus_csv, ["Usage", "Image name", *FERPLUS_VOTE_COLUMNS, "unknown", "NF"])
+    n_fer = int(fer.rows.max()) + 1 + 0 if len(fer) else 0
+    if len(df) < n_fer:
+        raise DataError(f"{ferplus_csv}: has {len(df)} rows but {fer.source} has at least {n_fer}; "
+                        "row i of the two files must be the same image")
+    problems: dict[int, str] = {}
+    cols = FERPLUS_VOTE_COLUMNS + ["unknown", "NF"]
+    votes = np.zeros((len(df), len(cols)), dtype=np.float32)
+    for j, c in enumerate(cols):
+        s = df[c].str.strip()
+        good = s.str.fullmatch(r"\d+").to_numpy(dtype=bool)
+        votes[good, j] = s[good].astype(np.float32).to_numpy()
+        for i in np.flatnonzero(~good):
+            problems.setdefault(i, f"field {c!r}: {df[c].iat[i]!r} is not a whole number")
+    bad = fer.bad_rows + _fail_or_collect(problems, ferplus_csv, skip_bad_rows)
+
+    emo = votes[:, :8]
+    top = emo.max(axis=1)
+    is_face = df["Image name"].str.strip().to_numpy(dtype=object) != ""
+    keep_row = is_face & (top > 0) & (top > votes[:, 8]) & (top > votes[:, 9])
+    keep_row[list(problems)] = False
+    keep = keep_row[fer.rows]
+    rows = fer.rows[keep]
+    targets = emo[rows] / emo[rows].sum(axis=1, keepdims=True)
+    labels = emo[rows].argmax(axis=1).astype(np.int64)
+    usage = df["Usage"].str.strip().to_numpy(dtype=object)[rows]
+    return Dataset(fer.images[keep], labels, list(FERPLUS_CLASSES), targets.astype(np.float32),
+                   usage, rows, bad, f"{fer.source} + {ferplus_csv}")
+
+
+_FOLDER_ALIASES = {  # folder names of the image-folder edition and common synonyms
+    "angry": "angry", "anger": "angry", "disgust": "disgust", "disgusted": "disgust", "fear": "fear",
+    "fearful": "fear", "happy": "happy", "happiness": "happy", "sad": "sad", "sadness": "sad",
+    "surprise": "surprise", "surprised": "surprise", "neutral": "neutral", "contempt": "contempt",
+}
+_FOLDER_SPLITS = {"train": "Training", "training": "Training", "test": "PublicTest", "val": "PublicTest",
+                  "validation": "PublicTest", "publictest": "PublicTest", "privatetest": "PrivateTest"}
+
+
+def read_image_folder(root, *, image_size: int = 48, classes: list[str] | None = None,
+                      skip_bad_rows: bool = False) -> Dataset:
+    """Read ``root/<split>/<emotion>/*.png|jpg`` (or ``root/<emotion>/*`` for one split).
+
+    Split folders ``train``/``test`` map to ``Training``/``PublicTest``. Classes default to the FER2013
+    seven (folder names such as ``happy`` or ``happiness`` both work); images are made grey and resized
+    with :func:`emorec.preprocess.to_grey_uint8` and area interpolation.
+    """
+    import cv2
+
+    from .preprocess import to_grey_uint8
+
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder")
+    classes = list(classes or FER2013_CLASSES)
+    subdirs = sorted(p for p in root.iterdir() if p.is_dir())
+    split_dirs = [(p, _FOLDER_SPLITS.get(p.name.lower())) for p in subdirs]
+    if not any(s for _, s in split_dirs):
+        split_dirs = [(root, None)]
+    images, labels, usage, bad = [], [], [], []
+    for split_dir, split in split_dirs:
+        if split is None and split_dir != root:
+            continue
+        for class_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
+            name = _FOLDER_ALIASES.get(class_dir.name.lower(), class_dir.name.lower())
+            if name not in classes:
+                bad.append(f"{class_dir}: folder name is not one of the classes {classes}; skipped")
+                continue
+            for f in sorted(class_dir.iterdir()):
+                if f.suffix.lower() not in IMAGE_SUFFIXES:
+                    continue
+                img = cv2.imread(str(f), cv2.IMREAD_UNCHANGED)
+                if img is None or img.size == 0:
+                    msg = f"{f}: cannot read image"
+                    if not skip_bad_rows:
+                        raise DataError(msg + " (--skip-bad-rows skips it)")
+                    bad.append(msg)
+                    continue
+                grey = to_grey_uint8(img)
+                if grey.shape != (image_size, image_size):
+                    grey = cv2.resize(grey, (image_size, image_size), interpolation=cv2.INTER_AREA)
+                images.append(grey)
+                labels.append(classes.index(name))
+                usage.append(split or "")
+    if not images:
+        raise DataError(f"{root}: no images found in <split>/<emotion>/ or <emotion>/ folders")
+    return Dataset(np.stack(images), np.array(labels, dtype=np.int64), classes, None,
+                   np.array(usage, dtype=object) if any(usage) else None,
+                   np.arange(len(images)), bad, str(root))
+
+
+def load_dataset(path, *, labels: str = "fer2013", ferplus_csv=None, image_size: int = 48,
+                 skip_bad_rows: bool = False) -> Dataset:
+    """A CSV file or an image folder; ``labels='ferplus'`` joins the FER+ votes (``ferplus_csv``,
+    default ``fer2013new.csv`` beside the CSV)."""
+    path = Path(path)
+    if path.is_dir():
+        if labels == "ferplus":
+            raise DataError(f"{path}: FER+ labels need the fer2013 CSV, not an image folder")
+        return read_image_folder(path, image_size=image_size, skip_bad_rows=skip_bad_rows)
+    if labels == "ferplus":
+        ferplus_csv = Path(ferplus_csv) if ferplus_csv else path.parent / "fer2013new.csv"
+        return read_ferplus(path, ferplus_csv, image_size=image_size, skip_bad_rows=skip_bad_rows)
+    if labels != "fer2013":
+        raise DataError(f"unknown label set {labels!r}; use 'fer2013' or 'ferplus'")
+    return read_fer2013_csv(path, image_size=image_size, skip_bad_rows=skip_bad_rows)

@@ -1,0 +1,17 @@
+"""Exceptions raised by emorec. The library raises these; only the CLI prints and exits."""
+
+
+class EmorecError(Exception):
+    """Base class of every error emorec raises on purpose."""
+
+
+class DataError(EmorecError, ValueError):
+    """A dataset file is missing, malformed or holds a bad row."""
+
+
+class ModelError(EmorecError):
+    """A model file or name cannot be loaded or does not fit its input."""
+
+
+class ImageError(EmorecError, ValueError):
+    """An image cannot be read or has a form emorec cannot use."""

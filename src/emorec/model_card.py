@@ -1,0 +1,58 @@
+"""Model cards: the JSON beside each ``.onnx`` that says what the model expects and how it scored."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from .errors import ModelError
+from .labels import FER2013_CLASSES, FERPLUS_CLASSES
+
+MODELS_DIR = Path(__file__).parent / "models"
+BUILTIN = ("fer2013", "ferplus")
+
+
+def sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def resolve(model) -> Path:
+    """A built-in name (``fer2013``, ``ferplus``) or a path to an ``.onnx`` file."""
+    if isinstance(model, str) and model in BUILTIN:
+        path = MODELS_DIR / f"{model}.onnx"
+        if not path.exists():
+            raise ModelError(f"built-in model {model!r} is missing from the installation ({path})")
+        return path
+    path = Path(model)
+    if not path.exists():
+        raise ModelError(f"model {str(model)!r} not found: give one of {', '.join(BUILTIN)} or a path to an .onnx file")
+    if path.suffix.lower() != ".onnx":
+        raise ModelError(f"{path}: expected an .onnx file (export a checkpoint with 'emorec export')")
+    return path
+
+
+def read_card(onnx_path: Path, num_outputs: int | None = None, input_size: int | None = None) -> dict:
+    """The card beside a model; without one, a minimal card inferred from the graph's shapes."""
+    card_path = Path(onnx_path).with_suffix(".json")
+    if card_path.exists():
+        try:
+            card = json.loads(card_path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise ModelError(f"{card_path}: unreadable model card: {e}") from e
+        for key in ("classes", "input_size"):
+            if key not in card:
+                raise ModelError(f"{card_path}: model card lacks {key!r}")
+        return card
+    classes = {7: FER2013_CLASSES, 8: FERPLUS_CLASSES}.get(num_outputs) or [f"class_{i}" for i in range(num_outputs or 0)]
+    return {"name": Path(onnx_path).stem, "classes": list(classes), "input_size": input_size or 48,
+            "scaling": "x/255*2-1"}
+
+
+def list_models() -> list[dict]:
+    """Cards of the built-in models."""
+    return [json.loads((MODELS_DIR / f"{m}.json").read_text()) for m in BUILTIN if (MODELS_DIR / f"{m}.json").exists()]

@@ -1,0 +1,69 @@
+"""The one preprocessing function, shared by training and inference.
+
+A face crop of any size becomes a float32 tensor ``(N, 1, size, size)``: grey, resized with
+area interpolation, scaled to [0, 1] and then to [-1, 1] (``x / 255 * 2 - 1``), as mini-XCEPTION's
+reference pipeline does. Model cards record ``input_size`` and this scaling so a model never sees
+at run time what it did not see in training.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SCALING = "x/255*2-1"  # recorded in every model card
+
+
+def to_grey_uint8(image: np.ndarray) -> np.ndarray:
+    """Any 2-D grey or 3-D BGR/BGRA image of uint8/uint16/float to a 2-D uint8 grey image."""
+    import cv2
+
+    img = np.asarray(image)
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    elif img.dtype == bool:
+        img = img.astype(np.uint8) * 255
+    elif np.issubdtype(img.dtype, np.floating):
+        img = np.clip(img * 255.0 if img.size and float(np.nanmax(img)) <= 1.0 else img, 0, 255)
+        img = np.nan_to_num(img).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        img = np.clip(img, 0, 255).astype(np.uint8)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim == 3 and img.shape[2] == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    elif img.ndim == 3 and img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2GRAY)
+    if img.ndim != 2:
+        raise ValueError(f"expected a grey (H, W) or colour (H, W, 3|4) image, got shape {image.shape}")
+    return img
+
+
+def preprocess(faces, size: int = 48) -> np.ndarray:
+    """Face crops to model input.
+
+    ``faces``: one crop ``(H, W)``/``(H, W, C)`` or a batch ``(N, H, W)``/``(N, H, W, C)`` (or a list
+    of crops of any sizes), uint8 grey or BGR; other dtypes are converted.
+    Returns float32 ``(N, 1, size, size)`` in [-1, 1].
+    """
+    import cv2
+
+    if isinstance(faces, np.ndarray):
+        if faces.ndim == 2 or (faces.ndim == 3 and faces.shape[-1] in (3, 4) and faces.shape[0] > 4):
+            faces = faces[None]
+        if faces.ndim == 4 and faces.shape[-1] == 1:
+            faces = faces[..., 0]
+        if faces.ndim not in (3, 4):
+            raise ValueError(f"expected face crops (N, H, W) or (N, H, W, C), got shape {faces.shape}")
+        fast = faces.dtype == np.uint8 and faces.ndim == 3 and faces.shape[1:] == (size, size)
+        if fast:  # the common case, training included: no per-face work
+            return (faces.astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0))[:, None]
+    out = np.empty((len(faces), 1, size, size), dtype=np.float32)
+    for i, face in enumerate(faces):
+        grey = to_grey_uint8(face)
+        if grey.size == 0:
+            raise ValueError(f"face {i} is empty (shape {np.shape(face)})")
+        if grey.shape != (size, size):
+            interp = cv2.INTER_AREA if min(grey.shape) >= size else cv2.INTER_LINEAR
+            grey = cv2.resize(grey, (size, size), interpolation=interp)
+        out[i, 0] = grey.astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0)
+    return out

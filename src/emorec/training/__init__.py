@@ -1,0 +1,1 @@
+"""Training side of emorec (needs PyTorch: ``pip install "emorec[train]"``)."""
