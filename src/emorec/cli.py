@@ -113,6 +113,9 @@ def export(
     checkpoint: Path = typer.Argument(..., help="a training checkpoint (best.pt)"),
     out: Path = typer.Option(..., help="the .onnx to write (a .json model card is written beside it)"),
     name: Optional[str] = typer.Option(None, help="model name in the card"),
+    data: Optional[Path] = typer.Option(None, help="evaluate the exported model on this CSV/folder and record "
+                                                   "the result in its card (and a Markdown card)"),
+    split: str = typer.Option("PublicTest", help="split for --data; never a test split you select on"),
 ):
     """Export a checkpoint to ONNX (dynamic batch) with a model card; checks ONNX Runtime against PyTorch."""
     _need_torch()
@@ -129,6 +132,15 @@ def export(
     typer.echo(f"wrote {path} and {path.with_suffix('.json')}; ONNX Runtime vs PyTorch max abs difference {diff:.2e}")
     if diff >= 1e-4:
         _fail(f"exported model differs from the checkpoint by {diff:.2e} (limit 1e-4)")
+    if data is not None:
+        from .training.export import add_evaluation
+
+        try:
+            ev = add_evaluation(path, data, split=split)["evaluation"][split]
+        except EmorecError as e:
+            _fail(str(e))
+        typer.echo(f"{split}: accuracy {ev['accuracy']:.4f} (flip TTA {ev['accuracy_flip_tta']:.4f}), "
+                   f"macro-F1 {ev['macro_f1']:.4f}; card: {path.with_suffix('.md')}")
 
 
 @app.command()

@@ -1,0 +1,44 @@
+"""Classifier throughput: faces per second through EmotionClassifier.predict, ONNX Runtime against
+OpenCV DNN, at batch 1 and batch 256, measured in one run on this machine.
+
+    python bench/bench_classifier.py [--model fer2013] [--seconds 3]
+"""
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+from emorec import EmotionClassifier
+
+
+def faces_per_second(clf, batch: int, seconds: float) -> float:
+    faces = np.random.default_rng(0).integers(0, 256, (batch, 48, 48), dtype=np.uint8)
+    clf.predict(faces)  # warm-up
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        clf.predict(faces)
+        n += batch
+    return n / (time.perf_counter() - t0)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="fer2013")
+    ap.add_argument("--seconds", type=float, default=3.0)
+    a = ap.parse_args()
+    print(f"model {a.model}, {os.cpu_count()} CPUs; faces/s through EmotionClassifier.predict (preprocessing included)")
+    res = {}
+    for runtime in ("onnxruntime", "opencv"):
+        clf = EmotionClassifier(a.model, runtime=runtime)
+        for batch in (1, 256):
+            res[runtime, batch] = faces_per_second(clf, batch, a.seconds)
+            print(f"  {runtime:>11}  batch {batch:>3}: {res[runtime, batch]:9.0f} faces/s"
+                  f"  ({1000 * batch / res[runtime, batch]:.2f} ms per call)")
+    for batch in (1, 256):
+        print(f"  ratio onnxruntime/opencv at batch {batch}: {res['onnxruntime', batch] / res['opencv', batch]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

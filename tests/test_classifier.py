@@ -1,0 +1,121 @@
+"""EmotionClassifier on the shipped models, export parity, and the evaluate command."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from emorec import EmotionClassifier
+from emorec.errors import ModelError
+from emorec.labels import FER2013_CLASSES, FERPLUS_CLASSES
+from emorec.model_card import MODELS_DIR, list_models, sha256
+
+from conftest import REAL_CSV, needs_real_data, synthetic_faces
+
+
+@pytest.mark.parametrize("name, classes", [("fer2013", FER2013_CLASSES), ("ferplus", FERPLUS_CLASSES)])
+def test_shipped_models_predict_probabilities(name, classes):
+    clf = EmotionClassifier(name)
+    assert clf.classes == classes and clf.input_size == 48
+    faces, _ = synthetic_faces(5)
+    p = clf.predict(faces)
+    assert p.shape == (5, len(classes)) and p.dtype == np.float32
+    np.testing.assert_allclose(p.sum(1), 1, atol=1e-5)
+    assert (p >= 0).all()
+    # one face, other sizes, colour, 16-bit and float crops are converted, not refused
+    assert clf.predict(faces[0]).shape == (1, len(classes))
+    big = np.repeat(np.repeat(faces, 2, axis=1), 2, axis=2)
+    np.testing.assert_allclose(clf.predict(big), p, atol=1e-5)
+    np.testing.assert_allclose(clf.predict(faces.astype(np.uint16) * 257), p, atol=1e-6)
+    np.testing.assert_allclose(clf.predict(np.repeat(faces[..., None], 3, -1)), p, atol=1e-6)
+    assert clf.predict(np.zeros((0, 48, 48), np.uint8)).shape == (0, len(classes))
+    flip = clf.predict(faces, flip=True)
+    mirrored = clf.predict(faces[:, :, ::-1])
+    np.testing.assert_allclose(flip, (p + mirrored) / 2, atol=1e-5)
+
+
+def test_models_load_once_and_are_shared():
+    a, b = EmotionClassifier("fer2013"), EmotionClassifier("fer2013")
+    assert a._session is b._session
+
+
+def test_bad_input_and_bad_models(tmp_path):
+    clf = EmotionClassifier("fer2013")
+    with pytest.raises(ValueError, match="cannot use faces of shape"):
+        clf.predict(np.zeros(7, np.uint8))
+    with pytest.raises(ModelError, match="not found"):
+        EmotionClassifier("no_such_model")
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="junk.onnx: cannot load model"):
+        EmotionClassifier(junk)
+
+
+@pytest.mark.parametrize("name", ["fer2013", "ferplus"])
+def test_model_cards_describe_the_shipped_weights(name):
+    card = json.loads((MODELS_DIR / f"{name}.json").read_text())
+    assert card["sha256"] == sha256(MODELS_DIR / f"{name}.onnx")
+    assert card["input_size"] == 48 and card["scaling"] == "x/255*2-1"
+    assert (MODELS_DIR / f"{name}.md").exists()
+    assert 0 < card["evaluation"]["PublicTest"]["accuracy"] <= 1
+    assert name in [c["name"] for c in list_models()]
+
+
+def test_opencv_dnn_runtime_agrees():
+    faces, _ = synthetic_faces(4)
+    ort = EmotionClassifier("fer2013").predict(faces)
+    cv = EmotionClassifier("fer2013", runtime="opencv").predict(faces)
+    np.testing.assert_allclose(cv, ort, atol=1e-4)
+
+
+def test_export_parity_and_dynamic_batch(trained_run, tmp_path):
+    pytest.importorskip("torch")
+    from emorec.training.export import max_abs_difference
+
+    run, _ = trained_run
+    out = subprocess.run([sys.executable, "-m", "emorec", "export", str(run / "best.pt"), "--out",
+                          str(tmp_path / "m.onnx")], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    faces, _ = synthetic_faces(33, seed=3)
+    assert max_abs_difference(run / "best.pt", tmp_path / "m.onnx", faces) < 1e-4
+    clf = EmotionClassifier(tmp_path / "m.onnx")
+    for n in (1, 7, 33):
+        assert clf.predict(faces[:n]).shape == (n, 7)
+    card = json.loads((tmp_path / "m.json").read_text())
+    assert card["classes"] == FER2013_CLASSES and card["arch"] == "mini_xception"
+
+
+def test_evaluate_writes_metrics_and_confusion(trained_run, tiny_csv, tmp_path):
+    pytest.importorskip("torch")
+    from emorec.training.export import export_onnx
+
+    run, best = trained_run
+    model = export_onnx(run / "best.pt", tmp_path / "m.onnx")
+    out = subprocess.run([sys.executable, "-m", "emorec", "evaluate", str(tiny_csv), "--model", str(model),
+                          "--split", "PublicTest", "--out", str(tmp_path / "ev"), "--flip"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    res = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
+    assert res["n"] == 120 and res["flip_tta"] is True
+    cm = np.array(res["confusion_matrix"])
+    assert cm.shape == (7, 7) and cm.sum() == 120
+    assert res["accuracy"] == pytest.approx(np.trace(cm) / 120, abs=1e-4)
+    assert set(res["per_class"]["happy"]) == {"precision", "recall", "f1", "support"}
+    assert (tmp_path / "ev" / "evaluation_confusion.png").stat().st_size > 1000
+    assert "accuracy" in out.stdout
+
+
+@needs_real_data
+@pytest.mark.parametrize("name, labels, floor", [("fer2013", "fer2013", 0.66), ("ferplus", "ferplus", 0.83)])
+def test_shipped_models_reach_their_figures_on_publictest(name, labels, floor):
+    from emorec.data import load_dataset
+    from emorec.evaluate import metrics, predict_dataset
+
+    clf = EmotionClassifier(name)
+    data = load_dataset(REAL_CSV, labels=labels).split("PublicTest")
+    res = metrics(data.labels, predict_dataset(clf, data), clf.classes)
+    assert res["accuracy"] >= floor
+    card = json.loads((MODELS_DIR / f"{name}.json").read_text())
+    assert res["accuracy"] == pytest.approx(card["evaluation"]["PublicTest"]["accuracy"], abs=1e-4)
