@@ -9,7 +9,6 @@ Bad rows raise :class:`~emorec.errors.DataError` naming file, row and field, or 
 from __future__ import annotations
 
 import gzip
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +19,6 @@ from .labels import FER2013_CLASSES, FERPLUS_CLASSES
 
 SPLITS = ("Training", "PublicTest", "PrivateTest")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".tif", ".tiff", ".webp"}
-_NUMBERS = re.compile(r"\s*\d+(?:\s+\d+)*\s*")
 
 
 @dataclass
@@ -94,6 +92,28 @@ def _fail_or_collect(problems: dict[int, str], path: Path, skip: bool) -> list[s
     return msgs
 
 
+def _scan_pixels(column) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of space-separated numbers: how many numbers, and whether anything else is there.
+
+    One pass over the bytes of all rows with NumPy (regular expressions row by row take ~10 s on FER2013).
+    """
+    stripped = column.str.strip()
+    pix = stripped.to_numpy(dtype=object)
+    lens = stripped.str.len().to_numpy(dtype=np.int64)
+    counts = stripped.str.count(" ").to_numpy(dtype=np.int64) + 1
+    bad = lens == 0
+    rows = np.flatnonzero(~bad)
+    if len(rows):
+        raw = np.frombuffer(" ".join(pix[rows]).encode("ascii", errors="replace"), dtype=np.uint8)
+        starts = np.concatenate([[0], np.cumsum(lens[rows] + 1)[:-1]])  # each row plus one separator
+        space = raw == 32
+        other = ~(space | ((raw >= 48) & (raw <= 57)))
+        other[1:] |= space[1:] & space[:-1]  # two spaces in a row: an empty field
+        where = np.flatnonzero(other)  # bad bytes are rare: find their rows by position
+        bad[rows[np.unique(np.searchsorted(starts, where, side="right") - 1)]] = True
+    return counts, bad, pix
+
+
 def read_fer2013_csv(path, *, image_size: int = 48, skip_bad_rows: bool = False) -> Dataset:
     """Read a Kaggle ``fer2013.csv`` (``emotion,pixels,Usage``), plain or ``.gz``.
 
@@ -114,17 +134,15 @@ def read_fer2013_csv(path, *, image_size: int = 48, skip_bad_rows: bool = False)
     for i in np.flatnonzero(emo_ok & ((labels < 0) | (labels >= len(FER2013_CLASSES)))):
         problems[i] = f"field 'emotion': label {labels[i]} out of range 0..{len(FER2013_CLASSES) - 1}"
 
-    pix = df["pixels"]
-    pix_ok = pix.str.fullmatch(_NUMBERS).to_numpy(dtype=bool)
-    counts = pix.str.count(r"\d+").to_numpy()
-    for i in np.flatnonzero(~pix_ok):
-        bad = next((t for t in str(pix.iat[i]).split() if not t.isdigit()), "")
+    counts, bad_char, pix = _scan_pixels(df["pixels"])
+    for i in np.flatnonzero(bad_char):
+        bad = next((t for t in str(pix[i]).split() if not t.isdigit()), "")
         problems.setdefault(i, f"field 'pixels': {bad!r} is not a number" if bad else "field 'pixels': empty")
-    for i in np.flatnonzero(pix_ok & (counts != n_pix)):
+    for i in np.flatnonzero(~bad_char & (counts != n_pix)):
         problems.setdefault(i, f"field 'pixels': expected {n_pix} values ({image_size}x{image_size}), "
                                f"got {counts[i]}")
 
-    ok = pix_ok & (counts == n_pix)
+    ok = ~bad_char & (counts == n_pix)
     values = np.zeros((len(df), n_pix), dtype=np.int32)
     if ok.any():  # one vectorised parse of every good pixel string
         flat = np.fromstring(" ".join(pix[ok].tolist()), dtype=np.int32, sep=" ")
@@ -160,7 +178,7 @@ def read_ferplus(fer_csv, ferplus_csv, *, image_size: int = 48, skip_bad_rows: b
         fer = read_fer2013_csv(fer_csv, image_size=image_size, skip_bad_rows=skip_bad_rows)
     df = _read_csv(ferplus_csv)
     _need_columns(df, ferplus_csv, ["Usage", "Image name", *FERPLUS_VOTE_COLUMNS, "unknown", "NF"])
-    n_fer = int(fer.rows.max()) + 1 + 0 if len(fer) else 0
+    n_fer = int(fer.rows.max()) + 1 if len(fer) else 0
     if len(df) < n_fer:
         raise DataError(f"{ferplus_csv}: has {len(df)} rows but {fer.source} has at least {n_fer}; "
                         "row i of the two files must be the same image")
