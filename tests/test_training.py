@@ -118,3 +118,17 @@ def test_bad_data_gives_a_clear_cli_error(tmp_path):
     assert out.returncode == 1
     assert "error:" in out.stderr and "bad.csv: row 1" in out.stderr and "'pixels'" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_skip_bad_rows_trains_on_the_rest_and_says_how_many(tmp_path):
+    from conftest import synthetic_faces, write_fer_csv
+
+    images, labels = synthetic_faces(80)
+    labels = labels.copy()
+    labels[[3, 9]] = 42
+    csv_path = write_fer_csv(tmp_path / "f.csv", images, labels, ["Training"] * 64 + ["PublicTest"] * 16)
+    out = subprocess.run(_cli(csv_path, "--out", tmp_path / "r", "--epochs", 1, "--batch-size", 16,
+                              "--skip-bad-rows", "--no-progress"), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "skipped 2 bad rows" in out.stderr and "row 4" in out.stderr
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["train_rows"] == 62

@@ -150,6 +150,8 @@ def train(cfg: TrainConfig, log=print) -> dict:
 
     # ---- data: files -> arrays -> the one preprocessing function -> tensors
     train_set, val_set = _split_data(cfg)
+    if main and train_set.bad_rows:
+        log(f"skipped {len(train_set.bad_rows)} bad rows (first: {train_set.bad_rows[0]})")
     x_train = torch.from_numpy(preprocess(train_set.images, cfg.image_size))
     y_train = _targets(train_set, cfg.label_smoothing)
     x_val = torch.from_numpy(preprocess(val_set.images, cfg.image_size))
