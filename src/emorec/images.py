@@ -1,0 +1,124 @@
+"""Reading images from files, with a clear :class:`ImageError` naming the file for every bad case:
+missing, empty, not an image, truncated (JPEG and PNG), or a format OpenCV cannot decode.
+
+16-bit images keep their depth and EXIF orientation is applied; the alpha channel is dropped
+(faces are found on the colour pixels).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ImageError
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".tif", ".tiff", ".webp", ".pgm",
+                    ".ppm", ".pbm", ".pnm", ".pxm", ".sr", ".ras", ".jp2", ".exr", ".hdr", ".pic", ".avif"}
+VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".gif"}
+
+_ENTROPY_END = re.compile(rb"\xff[^\x00\xd0-\xd7]")  # a marker inside JPEG scan data (not stuffing/RSTn)
+
+
+def jpeg_is_complete(data: bytes) -> bool:
+    """True when a JPEG stream reaches its end-of-image marker (data after it, e.g. a motion-photo
+    trailer, is allowed). Walks the segments, so a thumbnail's EOI inside APP1 does not count."""
+    pos, n = 2, len(data)
+    while pos + 4 <= n:
+        if data[pos] != 0xFF:
+            return False
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xD9:  # EOI
+            return True
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            pos += 2
+            continue
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        pos += 2 + length
+        if marker == 0xDA:  # start of scan: entropy-coded data runs to the next real marker
+            m = _ENTROPY_END.search(data, pos)
+            while m and data[m.start() + 1] == 0xFF:  # fill bytes before a marker
+                m = _ENTROPY_END.search(data, m.start() + 1)
+            if not m:
+                return False
+            pos = m.start()
+    return pos + 2 <= n and data[pos:pos + 2] == b"\xff\xd9"
+
+
+def png_is_complete(data: bytes) -> bool:
+    """True when a PNG stream holds its IEND chunk."""
+    return b"IEND" in data[-64:]
+
+
+def describe_bytes(data: bytes) -> str:
+    """A guess at what a non-image file is, for the error message."""
+    head = data[:16]
+    if head[4:8] == b"ftyp" or head[:4] in (b"RIFF", b"\x1aE\xdf\xa3"):
+        return "a video or container file (use 'emorec video' for videos)"
+    if head[:5] == b"%PDF-":
+        return "a PDF document"
+    if head[:2] == b"PK":
+        return "a zip archive"
+    try:
+        data[:512].decode("utf-8")
+        return "a text file"
+    except UnicodeDecodeError:
+        return "not an image format OpenCV can decode"
+
+
+def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
+    """Decode encoded image bytes (JPEG, PNG, ...) to a numpy image (BGR, grey, or 16-bit)."""
+    import cv2
+
+    if len(data) == 0:
+        raise ImageError(f"{name}: empty file (0 bytes)")
+    if data[:3] == b"\xff\xd8\xff" and not jpeg_is_complete(data):
+        raise ImageError(f"{name}: truncated or corrupt JPEG (the data ends before the image does)")
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and not png_is_complete(data):
+        raise ImageError(f"{name}: truncated PNG (no IEND chunk)")
+    buf = np.frombuffer(data, np.uint8)
+    try:
+        img = cv2.imdecode(buf, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    except cv2.error as e:  # e.g. an image over OpenCV's pixel limit
+        raise ImageError(f"{name}: OpenCV cannot decode it: {str(e).strip().splitlines()[-1]}") from e
+    if img is None or img.size == 0:
+        raise ImageError(f"{name}: cannot read as an image ({describe_bytes(data)})")
+    return img
+
+
+def read_image(path) -> np.ndarray:
+    """Read an image file; raises :class:`ImageError` naming the file if it cannot be used."""
+    path = Path(path)
+    if path.is_dir():
+        raise ImageError(f"{path}: is a folder, not an image")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except OSError as e:
+        raise ImageError(f"{path}: cannot read: {e.strerror or e}") from e
+    return decode_image(data, str(path))
+
+
+def find_images(paths, recursive: bool = True) -> tuple[list[Path], list[Path]]:
+    """Expand files and folders into image files (sorted within each folder).
+
+    Returns ``(images, skipped)``: files named explicitly are always kept (and fail later with a
+    clear message if they are not images); inside folders only image extensions are taken and the
+    other files are returned in ``skipped``.
+    """
+    images, skipped = [], []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files = sorted(f for f in (p.rglob("*") if recursive else p.iterdir()) if f.is_file())
+            for f in files:
+                if f.name.startswith("."):
+                    continue
+                (images if f.suffix.lower() in IMAGE_EXTENSIONS else skipped).append(f)
+        else:
+            images.append(p)
+    return images, skipped
