@@ -36,6 +36,13 @@ def main():
             res[runtime, batch] = faces_per_second(clf, batch, a.seconds)
             print(f"  {runtime:>11}  batch {batch:>3}: {res[runtime, batch]:9.0f} faces/s"
                   f"  ({1000 * batch / res[runtime, batch]:.2f} ms per call)")
+    import emorec.classifier as c
+
+    chunk, c.CHUNK = c.CHUNK, 1 << 30
+    unchunked = faces_per_second(EmotionClassifier(a.model), 256, a.seconds)
+    c.CHUNK = chunk
+    print(f"  onnxruntime  batch 256 in one call (no chunks of {chunk}): {unchunked:.0f} faces/s; chunking gives "
+          f"{res['onnxruntime', 256] / unchunked:.2f}x")
     for batch in (1, 256):
         print(f"  ratio onnxruntime/opencv at batch {batch}: {res['onnxruntime', batch] / res['opencv', batch]:.2f}x")
 
