@@ -154,6 +154,42 @@ def models():
                    f"input {card['input_size']}x{card['input_size']}  PublicTest accuracy {acc}")
 
 
+# ---------------------------------------------------------------- web page and HTTP API (issue 4)
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="address to bind; the default serves this machine only"),
+    port: int = typer.Option(8000, help="TCP port"),
+    model: str = typer.Option("fer2013", help="default model of requests that name none (fer2013 or ferplus)"),
+    max_upload_mb: float = typer.Option(10.0, help="largest accepted image file, in MB"),
+    max_megapixels: float = typer.Option(40.0, help="largest accepted image, in millions of pixels"),
+    timeout: float = typer.Option(20.0, help="seconds an analysis may take (503 past it)"),
+    upload_timeout: float = typer.Option(30.0, help="seconds an upload may take to arrive (408 past it)"),
+    workers: int = typer.Option(2, help="analysis threads (they share one loaded model)"),
+    log_level: str = typer.Option("info", help="uvicorn log level: critical, error, warning, info, debug"),
+):
+    """Serve the web page (GET /) and the HTTP API (POST /v1/analyze, GET /v1/models, /healthz, /docs)."""
+    try:
+        from .server import ServerConfig, is_loopback, serve as run_server
+    except ImportError as e:
+        _fail(f'serving needs the web extras ({e.name} is missing): pip install "emorec[serve]"', 2)
+    try:
+        cfg = ServerConfig(max_upload_bytes=int(max_upload_mb * 1e6), max_pixels=int(max_megapixels * 1e6),
+                           analysis_timeout_s=timeout, upload_timeout_s=upload_timeout, workers=workers,
+                           default_model=model, preload=(model,))
+    except ValueError as e:
+        _fail(str(e), 2)
+    if not is_loopback(host):
+        typer.secho(f"warning: binding {host}: other machines can reach this server; it has no authentication",
+                    fg=typer.colors.YELLOW, err=True)
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"emorec serving on http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{port}/ "
+               "(API docs at /docs; Ctrl+C stops)", err=True)
+    try:
+        run_server(host=host, port=port, config=cfg, log_level=log_level)
+    except EmorecError as e:
+        _fail(str(e))
+
+
 def main():
     app()
 

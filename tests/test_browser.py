@@ -1,0 +1,211 @@
+"""The web page in a real headless Chromium (Debian's /usr/bin/chromium driven by Selenium + chromedriver),
+against a real uvicorn server started here on 127.0.0.1.
+
+* upload: the bundled sample photo goes through the page's file input; a face box and label must
+  appear in the page (results list) and on the overlay canvas (its pixels are read back).
+* webcam: Chromium's fake camera plays a short Y4M video made here from the sample, the face
+  panning across the frame; the overlay must follow it (several frames analysed, boxes at different
+  places, never more than one request in flight).
+
+Screenshots go to pytest's tmp dir; set EMOREC_SCREENSHOT_DIR to keep copies elsewhere.
+"""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path(os.environ.get("EMOREC_CHROMIUM", "/usr/bin/chromium"))
+CHROMEDRIVER = Path(os.environ.get("EMOREC_CHROMEDRIVER", "/usr/bin/chromedriver"))
+SAMPLE = Path(__file__).resolve().parents[1] / "src" / "emorec" / "assets" / "astronaut.jpg"
+TIMEOUT = 90  # seconds to wait for results: CI machines can be slow and busy
+
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium chromium-driver)", allow_module_level=True)
+if not CHROMEDRIVER.exists():
+    pytest.skip(f"{CHROMEDRIVER} is absent (apt-get install chromium-driver)", allow_module_level=True)
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e .[test])")
+pytest.importorskip("fastapi", reason="the serve extra is not installed")
+
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+from emorec.server import BackgroundServer  # noqa: E402
+
+
+def write_y4m(path: Path, frames, fps: int) -> Path:
+    """An uncompressed YUV4MPEG2 (4:2:0) video, the format Chromium's fake camera plays from a file."""
+    import cv2
+
+    h, w = frames[0].shape[:2]
+    with open(path, "wb") as fh:
+        fh.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for bgr in frames:
+            fh.write(b"FRAME\n")
+            fh.write(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420).tobytes())  # Y plane, then U, then V
+    return path
+
+
+def panning_face_frames(n: int = 16, size=(640, 480)):
+    """640x480 frames with the sample's face sliding left to right and back."""
+    import cv2
+
+    w, h = size
+    face = cv2.resize(cv2.imread(str(SAMPLE)), (400, 400), interpolation=cv2.INTER_AREA)
+    frames = []
+    for i in range(n):
+        x = int(round((w - 400) * (1 - abs(2 * i / n - 1))))  # 0 -> 240 -> 0
+        frame = np.full((h, w, 3), 90, np.uint8)
+        frame[40:440, x:x + 400] = face
+        frames.append(frame)
+    return frames
+
+
+@pytest.fixture(scope="module")
+def server():
+    with BackgroundServer() as srv:
+        yield srv
+
+
+def chromium(tmp_path: Path, *extra):
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                "--no-first-run", "--no-default-browser-check", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-extensions", "--window-size=1280,1100",
+                f"--user-data-dir={tempfile.mkdtemp(dir=tmp_path, prefix='chromium-profile-')}", *extra):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
+    driver.set_page_load_timeout(TIMEOUT)
+    return driver
+
+
+def keep(shot: Path):
+    if os.environ.get("EMOREC_SCREENSHOT_DIR"):
+        dest = Path(os.environ["EMOREC_SCREENSHOT_DIR"])
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, dest / shot.name)
+
+
+def open_page(driver, server):
+    driver.get(server.url + "/")
+    WebDriverWait(driver, TIMEOUT).until(lambda d: d.execute_script("return document.body.dataset.ready === 'true'"))
+    assert driver.title.startswith("emorec")
+
+
+# Reads the overlay canvas back: the alpha of the pixels on the box's left edge and in the label tag above it.
+OVERLAY_PIXELS = """
+const r = window.emorec.lastResult, c = document.getElementById('overlay');
+const f = r.faces[0], s = c.clientWidth / r.width, dpr = c.width / c.clientWidth;
+let [x, y, w, h] = f.box.map(v => v * s);
+if (window.emorec.mode === 'camera') x = c.clientWidth - x - w;
+const ctx = c.getContext('2d');
+const alphaAt = (px, py) => ctx.getImageData(Math.round(px * dpr), Math.round(py * dpr), 1, 1).data[3];
+const edge = [0.25, 0.5, 0.75].map(t => alphaAt(x, y + t * h));
+const inside = alphaAt(x + w / 2, y + h / 2);
+const tag = alphaAt(x + 4, y > 20 ? y - 10 : y + 10);
+return {edge, inside, tag, canvas: [c.clientWidth, c.clientHeight], media: [r.width, r.height]};
+"""
+
+
+def test_page_upload_shows_face_box_and_label(server, tmp_path):
+    import httpx
+
+    classes = {c for card in httpx.get(server.url + "/v1/models").json()["models"] for c in card["classes"]}
+    driver = chromium(tmp_path)
+    try:
+        open_page(driver, server)
+        driver.find_element(By.ID, "file").send_keys(str(SAMPLE))
+        WebDriverWait(driver, TIMEOUT).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, "#faces .face") or d.find_element(By.ID, "error").is_displayed())
+        assert not driver.find_element(By.ID, "error").is_displayed(), driver.find_element(By.ID, "error").text
+        faces = driver.find_elements(By.CSS_SELECTOR, "#faces .face")
+        assert len(faces) == 1  # the sample has one face
+        label = faces[0].find_element(By.CSS_SELECTOR, ".face-label").text
+        emotion = faces[0].get_attribute("data-emotion")
+        assert emotion in classes and emotion in label, label
+        assert len(faces[0].find_elements(By.CSS_SELECTOR, ".bar")) == 7  # fer2013: one bar per class
+
+        result = driver.execute_script("return window.emorec.lastResult")
+        assert result["file"] == SAMPLE.name and result["width"] == 512 and result["height"] == 512
+        x, y, w, h = result["faces"][0]["box"]
+        assert 100 < x < 300 and 20 < y < 200 and 40 < w < 200, result["faces"][0]["box"]  # the astronaut's face
+
+        px = driver.execute_script(OVERLAY_PIXELS)
+        assert px["canvas"][0] > 100 and px["canvas"][1] > 100, px
+        assert max(px["edge"]) > 200, px   # the box is drawn ...
+        assert px["inside"] == 0, px       # ... as an outline, the face stays visible
+        assert px["tag"] > 200, px         # the label tag
+        assert "1 face" in driver.find_element(By.ID, "status").text
+
+        shot = tmp_path / "emorec_page_upload.png"
+        assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+        keep(shot)
+
+        # the model option re-analyses the same image with the other model (8 classes)
+        driver.execute_script("const m = document.getElementById('model'); m.value = 'ferplus';"
+                              "m.dispatchEvent(new Event('change'));")
+        WebDriverWait(driver, TIMEOUT).until(
+            lambda d: d.execute_script("const r = window.emorec.lastResult; return r && r.model === 'ferplus'"))
+        WebDriverWait(driver, TIMEOUT).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#faces .face .bar")) == 8)
+    finally:
+        driver.quit()
+
+
+def test_page_shows_server_error_for_a_non_image(server, tmp_path):
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("this is not a picture\n")
+    driver = chromium(tmp_path)
+    try:
+        open_page(driver, server)
+        driver.find_element(By.ID, "file").send_keys(str(bad))
+        WebDriverWait(driver, TIMEOUT).until(lambda d: d.find_element(By.ID, "error").is_displayed())
+        text = driver.find_element(By.ID, "error").text
+        assert "notes.jpg" in text and "not an image" in text, text
+        assert driver.execute_script("return window.emorec.lastError.status") == 415
+        assert not driver.find_elements(By.CSS_SELECTOR, "#faces .face")
+    finally:
+        driver.quit()
+
+
+def test_page_webcam_overlay_follows_the_face(server, tmp_path):
+    video = write_y4m(tmp_path / "face.y4m", panning_face_frames(), fps=8)
+    driver = chromium(tmp_path, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                      f"--use-file-for-fake-video-capture={video}", "--autoplay-policy=no-user-gesture-required")
+    try:
+        open_page(driver, server)
+        driver.find_element(By.ID, "camera").click()
+        # several frames analysed, the face found in them at different places
+        WebDriverWait(driver, TIMEOUT, poll_frequency=0.25).until(lambda d: d.execute_script(
+            "const s = window.emorec; return s.frames >= 8 && new Set(s.boxes.map(b => Math.round(b[0] / 20))).size >= 3"
+        ) or d.find_element(By.ID, "error").is_displayed())
+        assert not driver.find_element(By.ID, "error").is_displayed(), driver.find_element(By.ID, "error").text
+        state = driver.execute_script("return {mode: window.emorec.mode, frames: window.emorec.frames, "
+                                      "boxes: window.emorec.boxes, maxInFlight: window.emorec.maxInFlight}")
+        assert state["mode"] == "camera"
+        assert state["maxInFlight"] == 1, state  # one request at a time
+        xs = [b[0] for b in state["boxes"]]
+        assert max(xs) - min(xs) > 60, xs  # the face moved ~240 px; the boxes followed it
+        assert len(state["boxes"]) >= 0.5 * state["frames"], state  # the face is found in most frames
+
+        # the overlay of a frame with a face: box edge and label drawn over the live video
+        WebDriverWait(driver, TIMEOUT, poll_frequency=0.1).until(lambda d: d.execute_script(
+            "const r = window.emorec.lastResult; return r && r.faces.length > 0"))
+        shot = tmp_path / "emorec_page_webcam.png"
+        driver.save_screenshot(str(shot))
+        keep(shot)
+        px = driver.execute_script("if (!window.emorec.lastResult.faces.length) return null;" + OVERLAY_PIXELS)
+        if px is not None:  # the next frame may have replaced the result in between
+            assert max(px["edge"]) > 200 and px["tag"] > 200, px
+
+        driver.find_element(By.ID, "camera").click()  # stop
+        WebDriverWait(driver, 10).until(lambda d: d.execute_script("return window.emorec.mode") == "idle")
+        assert driver.execute_script("return window.emorec.inFlight") in (0, 1)
+    finally:
+        driver.quit()
