@@ -89,6 +89,21 @@ def _mb(n: int) -> str:
 
 
 # ---------------------------------------------------------------- image checks (no FastAPI needed)
+def image_magic(data: bytes) -> Optional[str]:
+    """The accepted format a file's first bytes announce, or None."""
+    if data[:3] == b"\xff\xd8\xff":
+        return "JPEG"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "PNG"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    if data[:2] == b"BM":
+        return "BMP"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "TIFF"
+    return None
+
+
 def sniff_image(data: bytes, max_pixels: int) -> tuple[str, int, int]:
     """Format, width and height from the file's header, without decoding the pixels.
 
@@ -108,6 +123,9 @@ def sniff_image(data: bytes, max_pixels: int) -> tuple[str, int, int]:
         except Exception:  # UnidentifiedImageError, or a header too broken to parse
             from .images import describe_bytes
 
+            fmt = image_magic(data)
+            if fmt:
+                raise Refused(422, "corrupt_image", f"the file starts like a {fmt} image but its header is corrupt")
             raise Refused(415, "unsupported_type", f"not an image of a supported type: {describe_bytes(data)}; "
                                                    f"send one of {', '.join(sorted(ALLOWED_FORMATS))}")
     if fmt not in ALLOWED_FORMATS:
@@ -245,7 +263,9 @@ def create_app(config: Optional[ServerConfig] = None):
     @app.exception_handler(StarletteHTTPException)
     async def _http(request, exc: StarletteHTTPException):
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return refuse(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+        detail = {404: f"no such page or endpoint: {request.url.path} (the API is described at /docs)",
+                  405: f"{request.method} is not allowed on {request.url.path}"}.get(exc.status_code, str(exc.detail))
+        return refuse(exc.status_code, code, detail, getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def _bug(request, exc: Exception):  # a bug: still JSON, and the traceback goes to the log

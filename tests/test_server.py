@@ -1,0 +1,389 @@
+"""The HTTP API: FastAPI's TestClient for the endpoints and each refusal, and a real uvicorn server on
+127.0.0.1 for what only a socket shows (slow uploads, declared sizes, concurrency, `emorec serve`)."""
+
+import io
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi", reason="the serve extra is not installed")
+pytest.importorskip("multipart", reason="python-multipart is not installed")
+pytest.importorskip("PIL", reason="pillow (serve extra) is not installed")
+
+import cv2  # noqa: E402
+import httpx  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
+
+from emorec.server import BackgroundServer, ServerConfig, create_app  # noqa: E402
+
+SAMPLE = Path(__file__).resolve().parents[1] / "src" / "emorec" / "assets" / "astronaut.jpg"
+SAMPLE_BYTES = SAMPLE.read_bytes()
+
+
+def encode(img: np.ndarray, ext: str = ".png", *params) -> bytes:
+    ok, buf = cv2.imencode(ext, img, list(params))
+    assert ok
+    return buf.tobytes()
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height (tiny file: one empty IDAT)."""
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+def post(client, data: bytes, name="image.jpg", ctype="image/jpeg", params=None, form=None):
+    return client.post("/v1/analyze", params=params or {}, data=form or {}, files={"file": (name, data, ctype)})
+
+
+def assert_refused(resp, status: int, code: str):
+    assert resp.status_code == status, (resp.status_code, resp.text)
+    body = resp.json()
+    assert set(body) == {"error", "detail"}, body
+    assert body["error"] == code, body
+    assert isinstance(body["detail"], str) and len(body["detail"]) > 10, body
+    return body
+
+
+@pytest.fixture(scope="module")
+def client():
+    with TestClient(create_app()) as c:
+        yield c
+
+
+def small_client(**limits):
+    return TestClient(create_app(ServerConfig(**limits)))
+
+
+# ---------------------------------------------------------------- good requests
+def test_good_image_returns_the_faces_as_detect_does(client):
+    from emorec import EmotionRecognizer
+    from emorec.model_card import list_models
+
+    r = post(client, SAMPLE_BYTES, name="astronaut.jpg")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["file"] == "astronaut.jpg" and body["model"] == "fer2013" and body["flip"] is False
+    assert (body["width"], body["height"]) == (512, 512) and body["format"] == "image/jpeg"
+    assert len(body["faces"]) == 1
+    face = body["faces"][0]
+    assert set(face) == {"box", "emotion", "scores"}
+    classes = next(c for c in list_models() if c["name"] == "fer2013")["classes"]
+    assert list(face["scores"]) == classes
+    assert abs(sum(face["scores"].values()) - 1) < 1e-4
+    assert face["emotion"] == max(face["scores"], key=face["scores"].get)
+    x, y, w, h = face["box"]
+    assert 100 < x < 300 and 20 < y < 200 and 40 < w < 200 and w == h  # the astronaut's face
+    # the same JSON per face as the library (and so `emorec detect --json`) gives for the same file
+    expected = [f.to_dict() for f in EmotionRecognizer("fer2013").analyze(SAMPLE)]
+    assert body["faces"] == expected
+
+
+def test_no_face_gives_an_empty_list(client):
+    rng = np.random.default_rng(0)
+    blank = cv2.GaussianBlur(rng.integers(0, 255, (480, 640, 3), dtype=np.uint8), (31, 31), 0)
+    r = post(client, encode(blank), name="blank.png", ctype="image/png")
+    assert r.status_code == 200, r.text
+    assert r.json()["faces"] == [] and r.json()["format"] == "image/png"
+
+
+def test_model_option_ferplus_query_and_form(client):
+    from emorec import EmotionRecognizer
+
+    for kwargs in ({"params": {"model": "ferplus"}}, {"form": {"model": "ferplus"}}):
+        r = post(client, SAMPLE_BYTES, **kwargs)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["model"] == "ferplus"
+        assert len(body["faces"][0]["scores"]) == 8 and "contempt" in body["faces"][0]["scores"]
+        assert body["faces"] == [f.to_dict() for f in EmotionRecognizer("ferplus").analyze(SAMPLE)]
+
+
+def test_flip_option_averages_with_the_mirror(client):
+    from emorec import EmotionRecognizer
+
+    plain = post(client, SAMPLE_BYTES).json()
+    flipped = post(client, SAMPLE_BYTES, params={"flip": "true"}).json()
+    assert plain["flip"] is False and flipped["flip"] is True
+    assert flipped["faces"][0]["box"] == plain["faces"][0]["box"]
+    assert flipped["faces"] == [f.to_dict() for f in EmotionRecognizer("fer2013").analyze(SAMPLE, flip=True)]
+    assert flipped["faces"][0]["scores"] != plain["faces"][0]["scores"]
+    assert post(client, SAMPLE_BYTES, form={"flip": "1"}).json()["flip"] is True
+
+
+def test_other_image_forms_are_accepted(client):
+    img = cv2.imread(str(SAMPLE))
+    grey = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    rgba = cv2.cvtColor(img, cv2.COLOR_BGR2BGRA)
+    deep = img.astype(np.uint16) * 257
+    for data, name in [(encode(grey), "grey.png"), (encode(rgba), "rgba.png"), (encode(deep), "deep16.png"),
+                       (encode(img, ".webp"), "a.webp"), (encode(img, ".bmp"), "a.bmp"),
+                       (encode(img, ".tiff"), "a.tiff")]:
+        r = post(client, data, name=name, ctype="application/octet-stream")  # the content decides, not the type
+        assert r.status_code == 200, (name, r.text)
+        assert len(r.json()["faces"]) == 1, name
+
+
+# ---------------------------------------------------------------- refusals
+def test_corrupt_files_get_422(client):
+    assert_refused(post(client, SAMPLE_BYTES[: len(SAMPLE_BYTES) // 2]), 422, "corrupt_image")  # truncated JPEG
+    png = encode(cv2.imread(str(SAMPLE)))
+    assert_refused(post(client, png[:-2000], name="a.png", ctype="image/png"), 422, "corrupt_image")
+    assert_refused(post(client, b"\x89PNG\r\n\x1a\n" + os.urandom(200), name="a.png"), 422, "corrupt_image")
+    junk = bytearray(SAMPLE_BYTES)
+    junk[2000:] = bytes(len(junk) - 2000)  # header intact, scan data zeroed, no end marker
+    assert_refused(post(client, bytes(junk)), 422, "corrupt_image")
+
+
+def test_wrong_types_get_415(client):
+    body = assert_refused(post(client, b"hello, I am text\n" * 20, name="notes.jpg"), 415, "unsupported_type")
+    assert "text" in body["detail"]
+    assert_refused(post(client, b"%PDF-1.7\n" + os.urandom(500), name="doc.jpg"), 415, "unsupported_type")
+    gif = io.BytesIO()
+    from PIL import Image
+
+    Image.new("RGB", (64, 64)).save(gif, "GIF")
+    body = assert_refused(post(client, gif.getvalue(), name="a.gif", ctype="image/gif"), 415, "unsupported_type")
+    assert "GIF" in body["detail"]
+    assert_refused(post(client, b"", name="empty.jpg"), 400, "empty_file")
+
+
+def test_too_large_upload_gets_413():
+    limit = len(SAMPLE_BYTES) // 2
+    with small_client(max_upload_bytes=limit) as c:
+        body = assert_refused(post(c, SAMPLE_BYTES), 413, "too_large")
+        assert "limit" in body["detail"]
+        # a body sent without Content-Length (chunked) is counted while it is read
+        boundary = "xYz"
+        payload = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.jpg\"\r\n"
+                   f"Content-Type: image/jpeg\r\n\r\n").encode() + os.urandom(limit + 200_000) + \
+            f"\r\n--{boundary}--\r\n".encode()
+
+        def chunks():
+            for i in range(0, len(payload), 16384):
+                yield payload[i:i + 16384]
+
+        r = c.post("/v1/analyze", content=chunks(), headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+        assert_refused(r, 413, "too_large")
+        # a file just over the limit inside the multipart slack is refused too
+        assert_refused(post(c, SAMPLE_BYTES[: limit + 10]), 413, "too_large")
+        assert post(c, encode(np.zeros((100, 100, 3), np.uint8))).status_code == 200
+
+
+def test_too_many_pixels_gets_413_before_decoding(client):
+    for w, h in [(8000, 6000), (50_000, 50_000)]:  # over 40 MP; the second is over Pillow's own bomb limit
+        t0 = time.perf_counter()
+        body = assert_refused(post(client, png_header_only(w, h), name="huge.png"), 413, "too_many_pixels")
+        assert time.perf_counter() - t0 < 2.0  # refused from the header: nothing was decoded
+        assert "40,000,000" in body["detail"]
+    with small_client(max_pixels=100 * 100) as c:  # a real image over a small limit
+        assert_refused(post(c, SAMPLE_BYTES), 413, "too_many_pixels")
+        assert post(c, encode(np.zeros((100, 100, 3), np.uint8))).status_code == 200
+
+
+def test_bad_options_and_forms(client):
+    assert_refused(post(client, SAMPLE_BYTES, params={"model": "nope"}), 422, "unknown_model")
+    assert_refused(post(client, SAMPLE_BYTES, params={"model": str(Path(__file__))}), 422, "unknown_model")
+    assert_refused(post(client, SAMPLE_BYTES, form={"model": "fer2013.onnx"}), 422, "unknown_model")
+    assert_refused(post(client, SAMPLE_BYTES, params={"flip": "maybe"}), 422, "invalid_option")
+    assert_refused(client.post("/v1/analyze", data={"model": "fer2013"}, files={"other": ("a.jpg", SAMPLE_BYTES)}),
+                   400, "missing_file")
+    assert_refused(client.post("/v1/analyze", content=SAMPLE_BYTES, headers={"content-type": "image/jpeg"}),
+                   415, "not_multipart")
+    assert_refused(client.post("/v1/analyze", content=b"--x\r\ngarbage",
+                               headers={"content-type": "multipart/form-data; boundary=x"}), 400, "missing_file")
+    assert_refused(client.get("/v1/analyze"), 405, "method_not_allowed")
+    assert_refused(client.get("/nowhere"), 404, "not_found")
+
+
+def test_analysis_timeout_gets_503_and_frees_its_slot():
+    with small_client(analysis_timeout_s=0.001) as c:
+        body = assert_refused(post(c, SAMPLE_BYTES), 503, "timeout")
+        assert "limit" in body["detail"]
+        analyzer = c.app.state.analyzer
+        t0 = time.time()
+        while analyzer.pending and time.time() - t0 < 30:  # the work ends in the background
+            time.sleep(0.05)
+        assert analyzer.pending == 0
+        assert c.get("/healthz").json()["pending"] == 0
+
+
+# ---------------------------------------------------------------- service endpoints
+def test_healthz_models_openapi_docs_and_page(client):
+    h = client.get("/healthz").json()
+    assert h["status"] == "ok" and h["limits"]["max_upload_bytes"] == 10 * 1024 * 1024
+    assert h["limits"]["max_pixels"] == 40_000_000 and h["models"] == ["fer2013", "ferplus"]
+    m = client.get("/v1/models").json()
+    assert m["default"] == "fer2013"
+    assert [c["name"] for c in m["models"]] == ["fer2013", "ferplus"]
+    assert all({"classes", "input_size", "arch"} <= set(c) for c in m["models"])
+    spec = client.get("/openapi.json").json()
+    op = spec["paths"]["/v1/analyze"]["post"]
+    assert "file" in op["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]
+    assert {"413", "415", "422"} <= set(op["responses"])
+    assert {"/healthz", "/v1/models"} <= set(spec["paths"])
+    assert "swagger" in client.get("/docs").text.lower()
+    page = client.get("/")
+    assert page.status_code == 200 and 'id="overlay"' in page.text and 'type="file"' in page.text
+    for asset in ("app.js", "style.css"):
+        assert client.get(f"/static/{asset}").status_code == 200
+
+
+def test_config_is_checked():
+    with pytest.raises(ValueError):
+        ServerConfig(default_model="mine")
+    with pytest.raises(ValueError):
+        ServerConfig(max_upload_bytes=0)
+    with pytest.raises(ValueError):
+        ServerConfig(analysis_timeout_s=0)
+
+
+# ---------------------------------------------------------------- a real server on loopback
+@pytest.fixture(scope="module")
+def live():
+    with BackgroundServer(ServerConfig(upload_timeout_s=1.0, workers=2)) as srv:
+        yield srv
+
+
+def raw_request(port: int, head: bytes, body: bytes = b"", wait: float = 10.0) -> tuple[int, dict, float]:
+    t0 = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as s:
+        s.sendall(head + body)
+        data = b""
+        while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
+            part = s.recv(65536)
+            if not part:
+                break
+            data += part
+    status = int(data.split(b" ", 2)[1])
+    return status, json.loads(data.split(b"\r\n\r\n", 1)[1]), time.perf_counter() - t0
+
+
+def test_declared_oversize_body_is_refused_without_reading_it(live):
+    head = (b"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+            b"Content-Length: 1000000000\r\n\r\n")
+    status, body, took = raw_request(live.port, head)
+    assert status == 413 and body["error"] == "too_large"
+    assert took < 5
+
+
+def test_slow_upload_gets_408(live):
+    head = (b"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+            b"Content-Length: 100000\r\n\r\n")
+    status, body, took = raw_request(live.port, head, b"--b\r\n")  # then nothing more arrives
+    assert status == 408 and body["error"] == "upload_timeout"
+    assert 0.9 < took < 8
+
+
+def test_concurrent_requests_share_one_model_safely(live):
+    """Mixed models and flip options from 8 threads: every answer equals the one-at-a-time answer."""
+    img = cv2.imread(str(SAMPLE))
+    variants = {"orig": SAMPLE_BYTES, "small": encode(cv2.resize(img, (300, 300))),
+                "pad": encode(cv2.copyMakeBorder(img, 60, 60, 120, 0, cv2.BORDER_CONSTANT, value=(40, 40, 40)))}
+    options = [{"model": m, "flip": f} for m in ("fer2013", "ferplus") for f in ("false", "true")]
+    jobs = [(v, o) for v in variants for o in options] * 2
+    with httpx.Client(base_url=live.url, timeout=60) as c:
+        expected = {}
+        for v, o in jobs[: len(jobs) // 2]:
+            r = c.post("/v1/analyze", params=o, files={"file": (v, variants[v])})
+            assert r.status_code == 200, r.text
+            expected[v, o["model"], o["flip"]] = r.json()["faces"]
+
+    def one(job):
+        v, o = job
+        with httpx.Client(base_url=live.url, timeout=60) as c:
+            r = c.post("/v1/analyze", params=o, files={"file": (v, variants[v])})
+        return job, r.status_code, r.json()
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(one, jobs * 2))
+    for (v, o), status, body in results:
+        assert status == 200, body
+        assert body["faces"] == expected[v, o["model"], o["flip"]], (v, o)
+        assert len(body["faces"]) >= 1
+
+
+def test_busy_server_answers_503_not_a_hang():
+    cfg = ServerConfig(workers=1, max_pending=1)
+    with BackgroundServer(cfg) as srv:
+        analyzer = srv.app.state.analyzer
+        gate = threading.Event()
+        real_run = analyzer._run
+
+        def gated_run(*args):  # hold the only slot until the second request was answered
+            gate.wait(30)
+            return real_run(*args)
+
+        analyzer._run = gated_run
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(httpx.post, srv.url + "/v1/analyze", files={"file": ("a.jpg", SAMPLE_BYTES)},
+                                timeout=60)
+            t0 = time.time()
+            while analyzer.pending == 0 and time.time() - t0 < 30:
+                time.sleep(0.01)
+            second = httpx.post(srv.url + "/v1/analyze", files={"file": ("a.jpg", SAMPLE_BYTES)}, timeout=30)
+            gate.set()
+            assert_refused(second, 503, "busy")
+            assert second.headers["retry-after"] == "1"
+            assert first.result().status_code == 200
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening_addresses(port: int) -> set:
+    """Local addresses listening on ``port`` (from /proc/net/tcp and tcp6)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if not os.path.exists(table):
+            continue
+        for line in open(table).read().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            addr, p = local.split(":")
+            if int(p, 16) == port and state == "0A":
+                found.add(addr)
+    return found
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/net/tcp"), reason="needs Linux /proc to read the listening address")
+def test_emorec_serve_binds_loopback_by_default():
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "emorec", "serve", "--port", str(port), "--log-level", "warning"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        t0, ok = time.time(), False
+        while time.time() - t0 < 60 and proc.poll() is None:
+            try:
+                ok = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json()["status"] == "ok"
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert ok, proc.stderr.read() if proc.poll() is not None else "server did not answer"
+        assert listening_addresses(port) == {"0100007F"}  # 127.0.0.1 only
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/analyze", files={"file": ("a.jpg", SAMPLE_BYTES)}, timeout=60)
+        assert r.status_code == 200 and len(r.json()["faces"]) == 1
+    finally:
+        proc.terminate()
+        try:
+            _, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+    assert f"http://127.0.0.1:{port}/" in err
