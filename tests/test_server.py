@@ -225,7 +225,7 @@ def test_analysis_timeout_gets_503_and_frees_its_slot():
 # ---------------------------------------------------------------- service endpoints
 def test_healthz_models_openapi_docs_and_page(client):
     h = client.get("/healthz").json()
-    assert h["status"] == "ok" and h["limits"]["max_upload_bytes"] == 10 * 1024 * 1024
+    assert h["status"] == "ok" and h["limits"]["max_upload_bytes"] == 10_000_000
     assert h["limits"]["max_pixels"] == 40_000_000 and h["models"] == ["fer2013", "ferplus"]
     m = client.get("/v1/models").json()
     assert m["default"] == "fer2013"
@@ -387,3 +387,14 @@ def test_emorec_serve_binds_loopback_by_default():
             proc.kill()
             _, err = proc.communicate()
     assert f"http://127.0.0.1:{port}/" in err
+
+
+def test_emorec_serve_refuses_bad_options_cleanly():
+    from typer.testing import CliRunner
+
+    from emorec.cli import app
+
+    r = CliRunner().invoke(app, ["serve", "--model", "nope"])
+    assert r.exit_code == 2 and "nope" in r.output
+    r = CliRunner().invoke(app, ["serve", "--max-upload-mb", "0"])
+    assert r.exit_code == 2 and "max_upload_bytes" in r.output

@@ -164,7 +164,7 @@ def serve(
     max_megapixels: float = typer.Option(40.0, help="largest accepted image, in millions of pixels"),
     timeout: float = typer.Option(20.0, help="seconds an analysis may take (503 past it)"),
     upload_timeout: float = typer.Option(30.0, help="seconds an upload may take to arrive (408 past it)"),
-    workers: int = typer.Option(2, help="analysis threads (they share one loaded model)"),
+    workers: int = typer.Option(0, help="analysis threads sharing one loaded model (0 = CPUs, at most 4)"),
     log_level: str = typer.Option("info", help="uvicorn log level: critical, error, warning, info, debug"),
 ):
     """Serve the web page (GET /) and the HTTP API (POST /v1/analyze, GET /v1/models, /healthz, /docs)."""
@@ -174,8 +174,8 @@ def serve(
         _fail(f'serving needs the web extras ({e.name} is missing): pip install "emorec[serve]"', 2)
     try:
         cfg = ServerConfig(max_upload_bytes=int(max_upload_mb * 1e6), max_pixels=int(max_megapixels * 1e6),
-                           analysis_timeout_s=timeout, upload_timeout_s=upload_timeout, workers=workers,
-                           default_model=model, preload=(model,))
+                           analysis_timeout_s=timeout, upload_timeout_s=upload_timeout,
+                           default_model=model, preload=(model,), **({"workers": workers} if workers else {}))
     except ValueError as e:
         _fail(str(e), 2)
     if not is_loopback(host):

@@ -21,6 +21,7 @@ Haar cascade is one per thread (OpenCV's ``detectMultiScale`` keeps per-call sta
 import asyncio
 import io
 import ipaddress
+import os
 import threading
 import time
 import warnings
@@ -45,11 +46,11 @@ ALLOWED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp
 class ServerConfig:
     """Limits and defaults of the server (``emorec serve`` options map onto these)."""
 
-    max_upload_bytes: int = 10 * 1024 * 1024  # the image file itself
+    max_upload_bytes: int = 10_000_000  # the image file itself (10 MB)
     max_pixels: int = 40_000_000  # width x height
     upload_timeout_s: float = 30.0  # reading the request body
     analysis_timeout_s: float = 20.0  # decoding + detection + classification
-    workers: int = 2  # analysis threads
+    workers: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))  # analysis threads
     max_pending: int = 64  # analyses queued or running; more -> 503
     models: tuple = BUILTIN  # names a request may choose
     default_model: str = "fer2013"
