@@ -15,3 +15,7 @@ class ModelError(EmorecError):
 
 class ImageError(EmorecError, ValueError):
     """An image cannot be read or has a form emorec cannot use."""
+
+
+class VideoError(EmorecError, ValueError):
+    """A video or camera cannot be opened, has no frames, or its output cannot be written."""

@@ -80,7 +80,7 @@ class EmotionRecognizer:
 
     ``model``: "fer2013", "ferplus" or a path to an exported .onnx. ``flip_tta``: average each face's
     probabilities with its mirror image. ``margin``: crop margin around the Haar box (fraction of its
-    size per side). ``scale_factor``, ``min_neighbors``, ``min_size``, ``max_side``: Haar settings
+    size per side). ``scale_factor``, ``min_neighbors``, ``min_size``, ``max_side``, ``equalize``: Haar settings
     (see :class:`emorec.detector.FaceDetector`). The model loads on first use and is shared by every
     recognizer of the process; a recognizer can be used from several threads.
     """
@@ -88,7 +88,7 @@ class EmotionRecognizer:
     def __init__(self, model="fer2013", *, flip_tta: bool = False, runtime: str = "onnxruntime",
                  margin: float = _crop.MARGIN, scale_factor: float = _det.SCALE_FACTOR,
                  min_neighbors: int = _det.MIN_NEIGHBORS, min_size: float = _det.MIN_SIZE,
-                 max_side: int = _det.MAX_SIDE):
+                 max_side: int = _det.MAX_SIDE, equalize: str = _det.EQUALIZE):
         from .model_card import resolve
 
         resolve(model)  # a bad model name fails here, cheaply; the weights load on first use
@@ -99,7 +99,7 @@ class EmotionRecognizer:
         self.flip_tta = flip_tta
         self.margin = float(margin)
         self.detector = _det.FaceDetector(scale_factor=scale_factor, min_neighbors=min_neighbors,
-                                          min_size=min_size, max_side=max_side)
+                                          min_size=min_size, max_side=max_side, equalize=equalize)
         self._classifier = None
         self._lock = threading.Lock()
 
@@ -128,9 +128,9 @@ class EmotionRecognizer:
 
         return to_grey_uint8(as_image(image, color))
 
-    def detect(self, grey: np.ndarray, roi=None) -> np.ndarray:
-        """Haar boxes ``(N, 4)`` (x, y, w, h) in pixels of ``grey``."""
-        return self.detector.detect(grey, roi)
+    def detect(self, grey: np.ndarray, roi=None, sizes=None) -> np.ndarray:
+        """Haar boxes ``(N, 4)`` (x, y, w, h) in pixels of ``grey`` (see :meth:`FaceDetector.detect`)."""
+        return self.detector.detect(grey, roi, sizes)
 
     def classify(self, grey: np.ndarray, boxes, flip: bool | None = None) -> np.ndarray:
         """Probabilities ``(N, C)`` of the faces at ``boxes``, in one batch."""

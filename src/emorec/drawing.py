@@ -1,0 +1,116 @@
+"""Annotation: boxes and labels on the image, and a panel of probability bars for each face.
+
+Sizes (line width, font) follow the image size, so labels read the same on a thumbnail and on a
+24-megapixel photo. Colours are per emotion and shared by both label sets (fer2013 and ferplus).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# BGR colour per emotion; FER+ names map to the same colours as their FER2013 counterparts.
+EMOTION_COLORS = {
+    "angry": (40, 40, 220), "anger": (40, 40, 220),
+    "disgust": (40, 140, 40),
+    "fear": (160, 60, 160),
+    "happy": (0, 200, 255), "happiness": (0, 200, 255),
+    "sad": (200, 120, 40), "sadness": (200, 120, 40),
+    "surprise": (0, 140, 255),
+    "neutral": (190, 190, 190),
+    "contempt": (120, 80, 160),
+}
+_FALLBACK = (0, 220, 0)
+
+
+def color_of(emotion: str) -> tuple[int, int, int]:
+    return EMOTION_COLORS.get(emotion, _FALLBACK)
+
+
+def display_bgr(image) -> np.ndarray:
+    """A displayable 3-channel uint8 BGR copy of a grey/BGR/BGRA, uint8/uint16/float image."""
+    import cv2
+
+    img = np.asarray(image)
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    elif np.issubdtype(img.dtype, np.floating):
+        img = np.nan_to_num(img * 255.0 if img.size and float(np.nanmax(img)) <= 1.0 else img)
+        img = np.clip(img, 0, 255).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        img = np.clip(img, 0, 255).astype(np.uint8)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    if img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+    return img.copy()
+
+
+def _style(shape) -> tuple[int, float]:
+    side = min(shape[:2])
+    thickness = max(1, int(round(side / 320)))
+    return thickness, max(0.4, side / 900)
+
+
+def label_of(face) -> str:
+    prefix = f"#{face.id} " if getattr(face, "id", None) is not None else ""
+    return f"{prefix}{face.emotion} {face.confidence:.0%}"
+
+
+def draw_faces(image, faces) -> np.ndarray:
+    """A BGR copy of ``image`` with each face's box and label (emotion, confidence, track id)."""
+    import cv2
+
+    out = display_bgr(image)
+    t, scale = _style(out.shape)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    for f in faces:
+        x, y, w, h = (int(v) for v in f.box)
+        col = color_of(f.emotion)
+        cv2.rectangle(out, (x, y), (x + w, y + h), col, t + 1, cv2.LINE_AA)
+        text = label_of(f)
+        (tw, th), base = cv2.getTextSize(text, font, scale, t)
+        ty = y - 4 if y - th - base - 4 >= 0 else y + h + th + 4  # above the box, or below at the top edge
+        tx = min(max(0, x), max(0, out.shape[1] - tw - 2))
+        cv2.rectangle(out, (tx, ty - th - base), (tx + tw + 2, ty + base // 2), col, -1)
+        cv2.putText(out, text, (tx + 1, ty - base // 2), font, scale, (0, 0, 0), t, cv2.LINE_AA)
+    return out
+
+
+def draw_panel(faces, classes, height: int, width: int = 260) -> np.ndarray:
+    """A panel (height, width, 3) with one block of probability bars per face (as many as fit)."""
+    import cv2
+
+    panel = np.full((height, width, 3), 32, np.uint8)
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.42
+    row = 15
+    block = row * (len(classes) + 1) + 8
+    y = 6
+    if not faces:
+        cv2.putText(panel, "no face", (8, 22), font, 0.5, (200, 200, 200), 1, cv2.LINE_AA)
+        return panel
+    for n, f in enumerate(faces):
+        if y + block > height:
+            cv2.putText(panel, f"+{len(faces) - n} more", (8, min(height - 6, y + 14)), font, scale,
+                        (200, 200, 200), 1, cv2.LINE_AA)
+            break
+        head = f"#{f.id}" if getattr(f, "id", None) is not None else f"face {n + 1}"
+        cv2.putText(panel, f"{head}: {f.emotion}", (8, y + 11), font, 0.48, color_of(f.emotion), 1, cv2.LINE_AA)
+        y += row
+        for c in classes:
+            p = float(f.scores.get(c, 0.0))
+            cv2.putText(panel, c[:9], (8, y + 11), font, scale, (220, 220, 220), 1, cv2.LINE_AA)
+            x0, x1 = 80, width - 44
+            cv2.rectangle(panel, (x0, y + 3), (x1, y + 12), (60, 60, 60), -1)
+            cv2.rectangle(panel, (x0, y + 3), (x0 + int(round((x1 - x0) * p)), y + 12), color_of(c), -1)
+            cv2.putText(panel, f"{p:.0%}", (x1 + 4, y + 11), font, scale, (220, 220, 220), 1, cv2.LINE_AA)
+            y += row
+        y += 8
+    return panel
+
+
+def draw_live(image, faces, classes, panel_width: int = 260) -> np.ndarray:
+    """The live view: the annotated frame with the probability panel on its right."""
+    frame = draw_faces(image, faces)
+    return np.hstack([frame, draw_panel(faces, classes, frame.shape[0], panel_width)])
