@@ -154,6 +154,279 @@ def models():
                    f"input {card['input_size']}x{card['input_size']}  PublicTest accuracy {acc}")
 
 
+# ---------------------------------------------------------------- photos, videos and camera (issue 3)
+_WRITABLE = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+def _make_recognizer(model, flip, margin, scale_factor, min_neighbors, min_size, max_side):
+    from .recognizer import EmotionRecognizer
+
+    try:
+        return EmotionRecognizer(model, flip_tta=flip, margin=margin, scale_factor=scale_factor,
+                                 min_neighbors=min_neighbors, min_size=min_size, max_side=max_side)
+    except (EmorecError, ValueError) as e:
+        _fail(str(e), 2)
+
+
+def _quiet_opencv():
+    """OpenCV's and FFmpeg's own warnings (camera probing, undecodable data) would bury emorec's clear
+    message: the command line reports those itself."""
+    import os
+
+    import cv2
+
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
+def _new_run_dir(base: Path, name: str) -> Path:
+    """base/name, or base/name2, name3... : each run gets a fresh folder and overwrites nothing."""
+    k, path = 1, base / name
+    while path.exists():
+        k += 1
+        path = base / f"{name}{k}"
+    return path
+
+
+def _annotated_name(src: Path, root: Optional[Path], used: set) -> Path:
+    """Where an image's annotated copy goes, relative to the output folder (folder structure kept)."""
+    rel = Path(root.name) / src.relative_to(root) if root is not None else Path(src.name)
+    if rel.suffix.lower() not in _WRITABLE:
+        rel = rel.with_name(rel.name + ".png")
+    cand, k = rel, 1
+    while str(cand) in used:
+        k += 1
+        cand = rel.with_name(f"{rel.stem}_{k}{rel.suffix}")
+    used.add(str(cand))
+    return cand
+
+
+_MODEL_OPT = typer.Option("fer2013", "--model", "-m", help="fer2013, ferplus or a path to an .onnx")
+_FLIP_OPT = typer.Option(False, "--flip", help="average each face with its mirror image (test-time augmentation)")
+_MARGIN_OPT = typer.Option(0.1, help="crop margin around the Haar box, per side, as a fraction of its size")
+_SF_OPT = typer.Option(1.1, help="Haar scale factor (smaller: finds more faces, slower)")
+_NB_OPT = typer.Option(5, help="Haar minimum neighbours (larger: fewer false faces, misses more)")
+_MIN_OPT = typer.Option(0.04, help="smallest face: fraction of the image's shorter side (<1) or pixels (>=1)")
+_MAX_SIDE_OPT = typer.Option(1280, help="images larger than this are downscaled for detection (0: never)")
+
+
+@app.command()
+def detect(
+    paths: Optional[List[Path]] = typer.Argument(None, help="image files or folders (searched recursively); "
+                                                            "none: the bundled sample photo"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="folder for the annotated copies "
+                                       "(default: a new runs/detect/predict, predict2, ...)"),
+    save: bool = typer.Option(True, "--save/--no-save", help="write annotated copies"),
+    as_json: bool = typer.Option(False, "--json", help='print one JSON object per image: {"file", "faces"}'),
+    as_csv: bool = typer.Option(False, "--csv", help="print CSV rows, one per face"),
+    model: str = _MODEL_OPT, flip: bool = _FLIP_OPT, margin: float = _MARGIN_OPT, scale_factor: float = _SF_OPT,
+    min_neighbors: int = _NB_OPT, min_size: float = _MIN_OPT, max_side: int = _MAX_SIDE_OPT,
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar for several images"),
+):
+    """Find the faces in photos and tell each one's emotion; writes annotated copies.
+
+    Prints a line per face (or --json / --csv on stdout; messages go to stderr). Unreadable files are
+    reported and skipped; the exit code is 1 if any image failed.
+    """
+    import csv as csv_mod
+
+    import cv2
+    from tqdm import tqdm
+
+    from .drawing import draw_faces
+    from .images import find_images, read_image
+    from .samples import sample_path
+
+    if as_json and as_csv:
+        _fail("choose one of --json and --csv", 2)
+    rec = _make_recognizer(model, flip, margin, scale_factor, min_neighbors, min_size, max_side)
+    try:
+        classes = rec.classes
+    except EmorecError as e:
+        _fail(str(e), 2)
+    sources = list(paths) if paths else [sample_path()]
+    jobs: list[tuple[Path, Optional[Path]]] = []  # (image, the folder it was found in)
+    failed: list[str] = []
+    for p in sources:
+        if p.is_dir():
+            found, skipped = find_images([p])
+            if not found:
+                failed.append(f"{p}: no image files in this folder")
+            jobs += [(f, p) for f in found]
+            if skipped:
+                typer.echo(f"note: {p}: skipped {len(skipped)} file(s) that are not images by their extension",
+                           err=True)
+        else:
+            jobs.append((p, None))
+    for msg in failed:
+        typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
+    machine = as_json or as_csv
+    out_dir = (out if out is not None else _new_run_dir(Path("runs/detect"), "predict")) if save else None
+    writer = None
+    if as_csv:
+        writer = csv_mod.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["file", "face", "x", "y", "w", "h", "emotion", "confidence", *classes, "error"])
+    used: set = set()
+    n_faces = n_saved = 0
+    bar = tqdm(jobs, unit="image", disable=(not progress or len(jobs) < 2) or None, file=sys.stderr, leave=False)
+
+    def say(line: str, err: bool = False):
+        if bar.disable:
+            typer.echo(line, err=err)
+        else:
+            bar.write(line, file=sys.stderr if err else sys.stdout)
+
+    for path, root in bar:
+        name = str(path)
+        try:
+            image = read_image(path)
+            faces = rec.analyze(image)
+        except (EmorecError, ValueError, MemoryError) as e:
+            msg = str(e) if name in str(e) else f"{name}: {e}"
+            failed.append(msg)
+            say(typer.style(f"error: {msg}", fg=typer.colors.RED), err=True)
+            if as_json:
+                say(json.dumps({"file": name, "faces": [], "error": msg}))
+            elif as_csv:
+                writer.writerow([name, "", "", "", "", "", "", "", *[""] * len(classes), msg])
+                sys.stdout.flush()
+            continue
+        n_faces += len(faces)
+        if as_json:
+            say(json.dumps({"file": name, "faces": [f.to_dict() for f in faces]}))
+        elif as_csv:
+            for i, f in enumerate(faces, 1):
+                writer.writerow([name, i, *f.box, f.emotion, f"{f.confidence:.4f}",
+                                 *(f"{f.scores[c]:.4f}" for c in classes), ""])
+            if not faces:
+                writer.writerow([name, 0, "", "", "", "", "", "", *[""] * len(classes), ""])
+            sys.stdout.flush()
+        else:
+            for i, f in enumerate(faces, 1):
+                say(f"{name}: face {i} [{', '.join(map(str, f.box))}] {f.emotion} {f.confidence:.2f}")
+        if not faces:
+            say(f"{name}: no face found", err=machine)
+        if out_dir is not None:
+            target = out_dir / _annotated_name(path, root, used)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                ok = cv2.imwrite(str(target), draw_faces(image, faces))
+            except (OSError, cv2.error) as e:
+                ok, why = False, str(e).strip().splitlines()[-1]
+            else:
+                why = "OpenCV could not write it"
+            if ok:
+                n_saved += 1
+            else:
+                failed.append(f"{target}: cannot write the annotated copy of {name}: {why}")
+                say(typer.style(f"error: {failed[-1]}", fg=typer.colors.RED), err=True)
+    bar.close()
+    n_images = len(jobs)
+    summary = f"{n_images} image(s), {n_faces} face(s)"
+    if n_saved:
+        summary += f"; annotated copies in {out_dir}"
+    typer.echo(summary, err=True)
+    if failed:
+        typer.secho(f"{len(failed)} failed", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def video(
+    inputs: List[str] = typer.Argument(..., help="video files (or stream URLs)"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="OUT.mp4 (one input) or a folder "
+                                       "(default: a new runs/video/predict, predict2, ...)"),
+    detect_every: int = typer.Option(5, help="run the full-frame detector every N frames and track in between "
+                                             "(1: detect on every frame)"),
+    smooth: float = typer.Option(0.6, help="weight of the past in each face's moving average of probabilities "
+                                           "(0: no smoothing)"),
+    max_frames: int = typer.Option(0, help="stop after N frames (0: the whole video)"),
+    model: str = _MODEL_OPT, flip: bool = _FLIP_OPT, margin: float = _MARGIN_OPT, scale_factor: float = _SF_OPT,
+    min_neighbors: int = _NB_OPT, min_size: float = _MIN_OPT, max_side: int = _MAX_SIDE_OPT,
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+):
+    """Annotate videos: OUT.mp4 with boxes and labels, OUT.csv (frame, time, face id, box, scores) and
+    OUT_timeline.png (each tracked face's emotions over time)."""
+    from .video import process_video
+
+    if detect_every < 1 or not 0 <= smooth < 1:
+        _fail("--detect-every must be >= 1 and --smooth in [0, 1)", 2)
+    rec = _make_recognizer(model, flip, margin, scale_factor, min_neighbors, min_size, max_side)
+    _quiet_opencv()
+    single_file = out is not None and out.suffix.lower() in (".mp4", ".m4v", ".mov", ".avi")
+    if single_file and len(inputs) > 1:
+        _fail(f"--out {out} names one video but {len(inputs)} inputs were given: give a folder", 2)
+    folder = None if single_file else (out if out is not None else _new_run_dir(Path("runs/video"), "predict"))
+    failed = []
+    used: set = set()
+    for src in inputs:
+        if single_file:
+            target = out
+        else:
+            stem = Path(src.split("?")[0]).stem or "stream"
+            target, k = folder / f"{stem}.mp4", 1
+            while str(target) in used:
+                k += 1
+                target = folder / f"{stem}_{k}.mp4"
+            used.add(str(target))
+        try:
+            s = process_video(src, target, recognizer=rec, detect_every=detect_every, smooth=smooth,
+                              max_frames=max_frames, progress=progress)
+        except (EmorecError, ValueError) as e:
+            failed.append(str(e))
+            typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
+            continue
+        for w in s.warnings:
+            typer.secho(f"warning: {w}", fg=typer.colors.YELLOW, err=True)
+        typer.echo(f"{src}: {s.frames} frames, {s.tracks} face(s) tracked, {s.processing_fps:.1f} frames/s "
+                   f"(full detection on {s.full_detections}){'; interrupted' if s.interrupted else ''}\n"
+                   f"  wrote {s.out}, {s.csv}, {s.timeline}")
+        if s.interrupted:
+            failed.append(f"{src}: interrupted")
+            break
+    if failed:
+        typer.secho(f"{len(failed)} of {len(inputs)} video(s) failed", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def live(
+    source: str = typer.Option("0", "--source", "-s", help="camera index (0), video file or stream URL"),
+    window: bool = typer.Option(True, "--window/--no-window", help="show the live view in an OpenCV window"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="also write the live view (frame and "
+                                                                 "probability bars) to this mp4"),
+    max_frames: int = typer.Option(0, help="stop after N frames (0: until the source ends or q)"),
+    detect_every: int = typer.Option(5, help="full-frame detection every N frames, tracking in between"),
+    smooth: float = typer.Option(0.6, help="weight of the past in the moving average of probabilities"),
+    model: str = _MODEL_OPT, flip: bool = _FLIP_OPT, margin: float = _MARGIN_OPT, scale_factor: float = _SF_OPT,
+    min_neighbors: int = _NB_OPT, min_size: float = _MIN_OPT, max_side: int = _MAX_SIDE_OPT,
+):
+    """Live view of a camera (or a video file): boxes, labels and probability bars per face; q quits."""
+    from .live import gui_problem, run_live
+
+    browser = ('for the live view in a web browser instead: pip install "emorec[serve]", run '
+               "'emorec serve' and open http://127.0.0.1:8000/")
+    if detect_every < 1 or not 0 <= smooth < 1:
+        _fail("--detect-every must be >= 1 and --smooth in [0, 1)", 2)
+    if window:
+        problem = gui_problem()
+        if problem:
+            _fail(f"{problem}.\n  {browser}\n  or install the GUI build: pip install opencv-python "
+                  "(in place of opencv-python-headless)\n  or save the live view without a window: "
+                  "emorec live --source FILE --no-window --out live.mp4", 2)
+    elif out is None:
+        _fail("--no-window needs --out FILE.mp4 to write the live view to", 2)
+    rec = _make_recognizer(model, flip, margin, scale_factor, min_neighbors, min_size, max_side)
+    _quiet_opencv()
+    try:
+        s = run_live(source, recognizer=rec, window=window, out=out, max_frames=max_frames,
+                     detect_every=detect_every, smooth=smooth)
+    except (EmorecError, ValueError) as e:
+        hint = f"\n  {browser}" if source.isdigit() else ""
+        _fail(f"{e}{hint}")
+    typer.echo(f"{s.frames} frames at {s.fps:.1f} frames/s{f'; wrote {out}' if out else ''}", err=True)
+
+
 # ---------------------------------------------------------------- web page and HTTP API (issue 4)
 @app.command()
 def serve(

@@ -83,8 +83,10 @@ def draw_panel(faces, classes, height: int, width: int = 260) -> np.ndarray:
     import cv2
 
     panel = np.full((height, width, 3), 32, np.uint8)
-    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.42
-    row = 15
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    # rows shrink (down to 10 px) so that more faces fit; past that, "+N more"
+    row = max(10, min(15, ((height - 6) // max(1, len(faces)) - 8) // (len(classes) + 1)))
+    scale = 0.42 * row / 15
     block = row * (len(classes) + 1) + 8
     y = 6
     if not faces:
@@ -96,15 +98,15 @@ def draw_panel(faces, classes, height: int, width: int = 260) -> np.ndarray:
                         (200, 200, 200), 1, cv2.LINE_AA)
             break
         head = f"#{f.id}" if getattr(f, "id", None) is not None else f"face {n + 1}"
-        cv2.putText(panel, f"{head}: {f.emotion}", (8, y + 11), font, 0.48, color_of(f.emotion), 1, cv2.LINE_AA)
+        cv2.putText(panel, f"{head}: {f.emotion}", (8, y + row - 4), font, scale * 1.15, color_of(f.emotion), 1, cv2.LINE_AA)
         y += row
         for c in classes:
             p = float(f.scores.get(c, 0.0))
-            cv2.putText(panel, c[:9], (8, y + 11), font, scale, (220, 220, 220), 1, cv2.LINE_AA)
+            cv2.putText(panel, c[:9], (8, y + row - 4), font, scale, (220, 220, 220), 1, cv2.LINE_AA)
             x0, x1 = 80, width - 44
-            cv2.rectangle(panel, (x0, y + 3), (x1, y + 12), (60, 60, 60), -1)
-            cv2.rectangle(panel, (x0, y + 3), (x0 + int(round((x1 - x0) * p)), y + 12), color_of(c), -1)
-            cv2.putText(panel, f"{p:.0%}", (x1 + 4, y + 11), font, scale, (220, 220, 220), 1, cv2.LINE_AA)
+            cv2.rectangle(panel, (x0, y + 3), (x1, y + row - 3), (60, 60, 60), -1)
+            cv2.rectangle(panel, (x0, y + 3), (x0 + int(round((x1 - x0) * p)), y + row - 3), color_of(c), -1)
+            cv2.putText(panel, f"{p:.0%}", (x1 + 4, y + row - 4), font, scale, (220, 220, 220), 1, cv2.LINE_AA)
             y += row
         y += 8
     return panel
