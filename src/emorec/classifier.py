@@ -29,6 +29,9 @@ def _session(path: Path, runtime: str):
 
                     opts = ort.SessionOptions()
                     opts.log_severity_level = 3
+                    # no busy-waiting threads between runs: they took the CPU from the face detector
+                    # (OpenCV) running in the same process (bench/bench_recognizer.py)
+                    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
                     _SESSIONS[key] = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
                 elif runtime == "opencv":
                     import cv2

@@ -166,7 +166,7 @@ def process_video(source, out, *, recognizer=None, csv_path=None, timeline_path=
         history: dict[int, list] = {}
         total = min(expected, max_frames) if max_frames and expected else (max_frames or expected or None)
         bar = tqdm(total=total, unit="frame", desc=Path(name).name if isinstance(source, (str, Path)) else name,
-                   disable=(not progress) if progress is not None else None, leave=False)
+                   disable=None if progress in (None, True) else True, leave=False)  # None: only on a terminal
         t0 = time.perf_counter()
         try:
             with open(csv_path, "w", newline="") as fh:
