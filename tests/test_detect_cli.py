@@ -148,3 +148,12 @@ def test_the_installed_command_runs_end_to_end(tmp_path):
     faces = json.loads(r.stdout)["faces"]
     assert len(faces) == 1 and faces[0]["emotion"] in CLASSES
     assert "annotated copies in runs/detect/predict" in r.stderr
+
+
+def test_an_unwritable_output_folder_is_reported_and_results_still_printed(tmp_path):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the output folder should go")
+    r = run(sample_path(), "--out", blocker)
+    assert r.exit_code == 1
+    assert "cannot write the annotated copy" in r.stderr
+    assert f"{sample_path()}: face 1 [" in r.stdout

@@ -310,11 +310,13 @@ def detect(
             target = out_dir / _annotated_name(path, root, used)
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                ok = cv2.imwrite(str(target), draw_faces(image, faces))
+                ok, buf = cv2.imencode(target.suffix, draw_faces(image, faces))  # any path, unicode too
+                if ok:
+                    target.write_bytes(buf.tobytes())
             except (OSError, cv2.error) as e:
-                ok, why = False, str(e).strip().splitlines()[-1]
+                ok, why = False, (getattr(e, "strerror", None) or str(e)).strip().splitlines()[-1]
             else:
-                why = "OpenCV could not write it"
+                why = "OpenCV could not encode it"
             if ok:
                 n_saved += 1
             else:
