@@ -7,6 +7,12 @@ faces for every margin), beside the accuracy on the original 48x48 images (the f
 trained on). Skips cleanly without the FER2013 file (it is not in CI).
 
     python bench/bench_crop_margin.py [--n 400] [--model fer2013]
+
+Measured with the interim fer2013 model (accuracy on the found faces; two samples):
+    margin   0.00   0.05   0.10   0.15   0.20   0.25   0.30   0.40
+    n=272   0.603  0.621  0.621  0.570  0.551  0.507  0.478  0.397   (original 48x48: 0.614)
+    n=524   0.595  0.590  0.574  0.550  0.511  0.475  0.437  0.340   (original 48x48: 0.573)
+0.0-0.1 are level within noise (+-2-3 points); wider crops lose accuracy steadily. Default: 0.05.
 """
 
 import argparse

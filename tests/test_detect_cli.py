@@ -157,3 +157,16 @@ def test_an_unwritable_output_folder_is_reported_and_results_still_printed(tmp_p
     assert r.exit_code == 1
     assert "cannot write the annotated copy" in r.stderr
     assert f"{sample_path()}: face 1 [" in r.stdout
+
+
+def test_command_line_defaults_are_the_library_defaults():
+    import typer.main
+
+    from emorec import crop, detector
+
+    params = {p.name: p.default for p in typer.main.get_command(app).commands["detect"].params}
+    assert params["margin"] == crop.MARGIN
+    assert params["scale_factor"] == detector.SCALE_FACTOR
+    assert params["min_neighbors"] == detector.MIN_NEIGHBORS
+    assert params["min_size"] == detector.MIN_SIZE
+    assert params["max_side"] == detector.MAX_SIDE

@@ -203,7 +203,7 @@ def _annotated_name(src: Path, root: Optional[Path], used: set) -> Path:
 
 _MODEL_OPT = typer.Option("fer2013", "--model", "-m", help="fer2013, ferplus or a path to an .onnx")
 _FLIP_OPT = typer.Option(False, "--flip", help="average each face with its mirror image (test-time augmentation)")
-_MARGIN_OPT = typer.Option(0.1, help="crop margin around the Haar box, per side, as a fraction of its size")
+_MARGIN_OPT = typer.Option(0.05, help="crop margin around the Haar box, per side, as a fraction of its size")
 _SF_OPT = typer.Option(1.1, help="Haar scale factor (smaller: finds more faces, slower)")
 _NB_OPT = typer.Option(5, help="Haar minimum neighbours (larger: fewer false faces, misses more)")
 _MIN_OPT = typer.Option(0.04, help="smallest face: fraction of the image's shorter side (<1) or pixels (>=1)")
