@@ -88,6 +88,12 @@ function drawResult(result) {
   const s = w / result.width;
   const mirrored = state.mode === "camera";   // the webcam preview is shown mirrored, like a mirror
   const compact = result.faces.length > 3 || w < 420;
+  // every box with its tag; a panel per face where it covers no box, tag or other panel
+  const placed = result.faces.map((f) => {
+    const [x, y, bw, bh] = f.box.map((v) => v * s);
+    return [mirrored ? w - x - bw : x, y - 20, bw, bh + 20];
+  });
+  const panels = [];
   result.faces.forEach((face, i) => {
     let [x, y, bw, bh] = face.box.map((v) => v * s);
     if (mirrored) x = w - x - bw;
@@ -111,10 +117,19 @@ function drawResult(result) {
     // probability bars beside the box: right if there is room, else left, else under it
     const entries = Object.entries(face.scores);
     const pw = 150, row = 15, ph = entries.length * row + 8;
-    let px = x + bw + 6, py = y;
-    if (px + pw > w) px = x - pw - 6;
-    if (px < 0) { px = Math.max(0, Math.min(x, w - pw)); py = y + bh + 6; }
-    py = Math.max(0, Math.min(py, h - ph));
+    const clampY = (v) => Math.max(0, Math.min(v, h - ph));
+    const spots = [[x + bw + 6, clampY(y)], [x - pw - 6, clampY(y)],
+      [Math.max(0, Math.min(x, w - pw)), clampY(y + bh + 6)]];
+    const hits = (a, b) => a[0] < b[0] + b[2] && b[0] < a[0] + a[2] && a[1] < b[1] + b[3] && b[1] < a[1] + a[3];
+    const free = ([sx, sy], others) => sx >= 0 && sx + pw <= w && !others.some((r) => hits([sx, sy, pw, ph], r));
+    let spot = spots.find((p) => free(p, placed.concat(panels)));
+    if (!spot && bw > pw + 8 && bh > ph + 8) {  // a big face: inside its own box, bottom right
+      const inside = [x + bw - pw - 4, clampY(y + bh - ph - 4)];
+      if (free(inside, panels.concat(placed.filter((_, k) => k !== i)))) spot = inside;
+    }
+    if (!spot) return;  // no free room: this face's bars are in the list under the image
+    const [px, py] = spot;
+    panels.push([px, py, pw, ph]);
     ctx.fillStyle = "rgba(255,255,255,0.88)";
     roundRect(ctx, px, py, pw, ph, 5); ctx.fill();
     ctx.font = "11px system-ui, sans-serif";
