@@ -23,7 +23,7 @@ alone took ~200 ms per 640x480 frame in that state). Server: 2 analysis threads.
 
     server RSS: 164.0 MiB after 100 requests (warm-up), 168.0 after 1,000, 168.1 after 2,000,
     5,000, 7,500 and 10,000 requests: +4.1 MiB from 100 to 10,000, all of it before request 1,000
-    (allocator and caches settling), +0.1 MiB from 1,000 to 10,000. 0 errors in 10,100 requests.
+    (allocator and caches settling), +0.1 MiB from 1,000 to 10,000. 0 errors in all 10,000 requests.
 """
 
 import argparse
