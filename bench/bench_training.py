@@ -1,6 +1,7 @@
 """Training speed of mini-XCEPTION on this machine: seconds per FER2013 epoch (28,709 images, 48x48),
-channels-last against the default memory format, measured in one run on synthetic batches (augmentation,
-forward, backward and Adam step included); then the wall time of the shipped runs from their logs.
+channels-last against the default memory format, and bfloat16 autocast (``emorec train --bf16``) on top,
+measured in one run on synthetic batches (augmentation, forward, backward and Adam step included); then the
+wall time of the shipped runs from their model cards.
 
     python bench/bench_training.py [--arch mini_xception] [--steps 30] [--threads 0]
 """
@@ -20,7 +21,7 @@ from emorec.training.net import build_model
 EPOCH_IMAGES = 28709
 
 
-def seconds_per_epoch(arch: str, channels_last: bool, batch: int, steps: int) -> float:
+def seconds_per_epoch(arch: str, channels_last: bool, batch: int, steps: int, bf16: bool = False) -> float:
     torch.manual_seed(0)
     model = build_model(arch, 7)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -31,7 +32,9 @@ def seconds_per_epoch(arch: str, channels_last: bool, batch: int, steps: int) ->
         if i == 3:
             t0 = time.perf_counter()
         xb = random_affine(x).contiguous(memory_format=fmt)
-        loss = F.cross_entropy(model(xb), y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(xb).float()
+        loss = F.cross_entropy(logits, y)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -50,7 +53,10 @@ def main():
     print(f"{a.arch}, batch {a.batch}, {torch.get_num_threads()} threads: seconds per {EPOCH_IMAGES}-image epoch")
     plain = seconds_per_epoch(a.arch, False, a.batch, a.steps)
     last = seconds_per_epoch(a.arch, True, a.batch, a.steps)
-    print(f"  default (NCHW)  {plain:6.1f} s/epoch\n  channels-last   {last:6.1f} s/epoch  ({plain / last:.2f}x faster)")
+    half = seconds_per_epoch(a.arch, True, a.batch, a.steps, bf16=True)
+    print(f"  default (NCHW)         {plain:6.1f} s/epoch\n"
+          f"  channels-last          {last:6.1f} s/epoch  ({plain / last:.2f}x faster)\n"
+          f"  channels-last + bf16   {half:6.1f} s/epoch  ({plain / half:.2f}x faster)")
     models = Path(__file__).resolve().parents[1] / "src" / "emorec" / "models"
     for card in sorted(models.glob("*.json")):
         c = json.loads(card.read_text())

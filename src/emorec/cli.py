@@ -48,6 +48,7 @@ def train(
     limit: int = typer.Option(0, help="use only the first N training rows"),
     seed: int = typer.Option(0),
     threads: int = typer.Option(0, help="PyTorch threads per process (0 = default)"),
+    bf16: bool = typer.Option(False, help="bfloat16 autocast on the CPU (~1.7x faster where the CPU has AVX512-BF16)"),
     skip_bad_rows: bool = typer.Option(False, help="skip malformed rows and report how many"),
     resume: bool = typer.Option(False, help="continue from OUT/last.pt"),
     progress: bool = typer.Option(True),
@@ -60,7 +61,7 @@ def train(
                       ferplus_csv=str(ferplus_csv) if ferplus_csv else None, arch=arch, image_size=image_size,
                       epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                       label_smoothing=label_smoothing, schedule=schedule, warmup_epochs=warmup_epochs,
-                      lr_patience=lr_patience, patience=patience, limit=limit, seed=seed, threads=threads,
+                      lr_patience=lr_patience, patience=patience, limit=limit, seed=seed, threads=threads, bf16=bf16,
                       skip_bad_rows=skip_bad_rows, resume=resume, progress=progress)
     try:
         best = run(cfg, log=lambda s: typer.echo(s, err=True))

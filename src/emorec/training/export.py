@@ -124,7 +124,8 @@ def card_markdown(card: dict) -> str:
         "PrivateTest was never seen (withheld for independent evaluation).",
         f"- **Recipe**: Adam lr {r.get('lr')}, weight decay {r.get('weight_decay')}, batch {r.get('batch_size')}, "
         f"{r.get('schedule')} schedule (warm-up {r.get('warmup_epochs')} epochs), label smoothing {r.get('label_smoothing')}, "
-        f"augmentation {r.get('augment')}, categorical cross-entropy, seed {r.get('seed')}; "
+        f"augmentation {r.get('augment')}, categorical cross-entropy, seed {r.get('seed')}"
+        f"{', bfloat16 autocast' if r.get('bf16') else ''}; "
         f"best checkpoint (by validation accuracy) from epoch {card['epochs_trained']} of {r.get('epochs')}; "
         f"{card['training_time']['epochs_run']} epochs took {card['training_time']['wall_seconds'] / 60:.0f} min "
         f"on a 2-core CPU.",

@@ -51,6 +51,7 @@ class TrainConfig:
     limit: int = 0  # use only the first N training rows (quick runs, tests)
     seed: int = 0
     threads: int = 0  # torch threads per process; 0 = PyTorch's default
+    bf16: bool = False  # bfloat16 autocast for forward/backward (weights, Adam and validation stay float32)
     skip_bad_rows: bool = False
     resume: bool = False
     progress: bool = True
@@ -206,7 +207,8 @@ def train(cfg: TrainConfig, log=print) -> dict:
             xb = random_affine(x_train[idx], generator=gen, **cfg.augment)
             xb = xb.contiguous(memory_format=torch.channels_last)
             yb = y_train[idx]
-            logits = ddp_model(xb)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+                logits = ddp_model(xb).float()
             loss = soft_cross_entropy(logits, yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
