@@ -50,6 +50,15 @@ def test_sample_photo_has_one_face_where_it_is(rec, sample):
     assert rec.classes == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 
 
+@pytest.mark.parametrize("model, smile", [("fer2013", "happy"), ("ferplus", "happiness")])
+def test_both_shipped_models_see_the_smile_in_the_sample(model, smile):
+    """The README's first command: the smiling astronaut is read as happy, by either model, mirrored too."""
+    r = EmotionRecognizer(model)
+    for image in (read_image(sample_path()), read_image(sample_path())[:, ::-1]):
+        (face,) = r.analyze(np.ascontiguousarray(image))
+        assert face.emotion == smile and face.confidence > 0.5, face.scores
+
+
 def test_to_dict_is_the_json_format(rec):
     d = rec.analyze(sample_path())[0].to_dict()
     assert set(d) == {"box", "emotion", "scores"}
