@@ -2,6 +2,14 @@
 OpenCV DNN, at batch 1 and batch 256, measured in one run on this machine.
 
     python bench/bench_classifier.py [--model fer2013] [--seconds 3]
+
+Measured 2026-11-25 (shipped fer2013, mini_xception_x2, 2 CPUs):
+      onnxruntime  batch   1:      1927 faces/s  (0.52 ms per call)
+      onnxruntime  batch 256:      3596 faces/s  (71.19 ms per call)
+           opencv  batch   1:      1455 faces/s  (0.69 ms per call)
+           opencv  batch 256:      1702 faces/s  (150.43 ms per call)
+      chunks of 16 against one call of 256: 1.14x
+ONNX Runtime is 1.32x OpenCV DNN at batch 1 and 2.11x at batch 256: it is the default runtime.
 """
 
 import argparse

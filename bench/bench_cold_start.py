@@ -2,6 +2,12 @@
 measured in one run (each run a fresh process; the OS file cache is warm after the first).
 
     python bench/bench_cold_start.py [--runs 5]
+
+Measured 2026-11-25 (2 CPUs, 5 runs after one warm-up):
+    command                                  median s  min s peak RSS MiB
+    emorec detect (sample, annotated copy)       0.42   0.40          125
+    emorec detect --json --no-save               0.42   0.40          124
+    emorec --help                                0.16   0.16           25
 """
 
 import argparse

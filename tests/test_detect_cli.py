@@ -162,7 +162,7 @@ def test_an_unwritable_output_folder_is_reported_and_results_still_printed(tmp_p
 def test_command_line_defaults_are_the_library_defaults():
     import typer.main
 
-    from emorec import crop, detector
+    from emorec import crop, detector, tracking
 
     params = {p.name: p.default for p in typer.main.get_command(app).commands["detect"].params}
     assert params["margin"] == crop.MARGIN
@@ -170,3 +170,6 @@ def test_command_line_defaults_are_the_library_defaults():
     assert params["min_neighbors"] == detector.MIN_NEIGHBORS
     assert params["min_size"] == detector.MIN_SIZE
     assert params["max_side"] == detector.MAX_SIDE
+    for command in ("video", "live"):
+        params = {p.name: p.default for p in typer.main.get_command(app).commands[command].params}
+        assert params["detect_every"] == tracking.DETECT_EVERY and params["smooth"] == tracking.SMOOTH

@@ -56,7 +56,7 @@ def test_iou_and_matching():
     assert match(a, [(50, 50, 10, 10)], 0.3) == []
 
 
-@pytest.mark.parametrize("every", [1, 5])
+@pytest.mark.parametrize("every", [1, 5, 10])
 def test_tracked_ids_follow_each_face(clip, rec, every):
     path, truth = clip
     tracker = FaceTracker(rec, detect_every=every)

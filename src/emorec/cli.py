@@ -339,7 +339,7 @@ def video(
     inputs: List[str] = typer.Argument(..., help="video files (or stream URLs)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="OUT.mp4 (one input) or a folder "
                                        "(default: a new runs/video/predict, predict2, ...)"),
-    detect_every: int = typer.Option(5, help="run the full-frame detector every N frames and track in between "
+    detect_every: int = typer.Option(10, help="run the full-frame detector every N frames and track in between "
                                              "(1: detect on every frame)"),
     smooth: float = typer.Option(0.6, help="weight of the past in each face's moving average of probabilities "
                                            "(0: no smoothing)"),
@@ -399,7 +399,7 @@ def live(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="also write the live view (frame and "
                                                                  "probability bars) to this mp4"),
     max_frames: int = typer.Option(0, help="stop after N frames (0: until the source ends or q)"),
-    detect_every: int = typer.Option(5, help="full-frame detection every N frames, tracking in between"),
+    detect_every: int = typer.Option(10, help="full-frame detection every N frames, tracking in between"),
     smooth: float = typer.Option(0.6, help="weight of the past in the moving average of probabilities"),
     model: str = _MODEL_OPT, flip: bool = _FLIP_OPT, margin: float = _MARGIN_OPT, scale_factor: float = _SF_OPT,
     min_neighbors: int = _NB_OPT, min_size: float = _MIN_OPT, max_side: int = _MAX_SIDE_OPT,

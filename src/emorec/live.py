@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import VideoError
+from .tracking import DETECT_EVERY, SMOOTH
 
 WINDOW = "emorec live (q quits)"
 
@@ -60,7 +61,7 @@ class LiveSummary:
 
 
 def run_live(source="0", *, recognizer=None, window: bool = True, out=None, max_frames: int = 0,
-             detect_every: int = 5, smooth: float = 0.6, panel_width: int = 260) -> LiveSummary:
+             detect_every: int = DETECT_EVERY, smooth: float = SMOOTH, panel_width: int = 260) -> LiveSummary:
     """Run the live loop until the source ends, ``q``/Esc, Ctrl-C or ``max_frames``.
 
     ``window``: show the OpenCV window (needs a GUI build and a display). ``out``: also write the

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import VideoError
+from .tracking import DETECT_EVERY, SMOOTH
 
 
 def parse_source(source):
@@ -122,8 +123,8 @@ def write_timeline(history: dict, classes, path, fps: float, title: str = "") ->
     return path
 
 
-def process_video(source, out, *, recognizer=None, csv_path=None, timeline_path=None, detect_every: int = 5,
-                  smooth: float = 0.6, max_frames: int = 0, progress: bool | None = None,
+def process_video(source, out, *, recognizer=None, csv_path=None, timeline_path=None, detect_every: int = DETECT_EVERY,
+                  smooth: float = SMOOTH, max_frames: int = 0, progress: bool | None = None,
                   on_frame=None) -> VideoSummary:
     """Annotate a video file (or URL / camera index) and write its CSV and timeline.
 
