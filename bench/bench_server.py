@@ -11,19 +11,18 @@ with exactly one face counts as an error). Then memory: the server's RSS (/proc/
 
 The image: the bundled sample scaled to 480x480 and padded to 640x480 (one face).
 
-Measured 2026-11-25 with ``python bench/bench_server.py --out bench/bench_server_results.json`` on the
-2-CPU development machine WHILE TWO TRAINING RUNS used both CPUs (so about a third of the CPU was
-left for the server and clients together: the latency is mostly waiting for a core; the Haar cascade
-alone took ~200 ms per 640x480 frame in that state). Server: 2 analysis threads.
+Measured 2026-11-25 with ``python bench/bench_server.py --max-seconds 900 --out bench/bench_server_results.json``
+on the 2-CPU development machine, otherwise idle (server, clients and the Haar cascade share the 2 CPUs; on this
+real photo rec.analyze alone takes 88 ms, measured in-process, of the 91 ms p50 at 1 client). Server: 2 analysis threads.
 
     clients requests errors   req/s  p50 ms  p99 ms
-          1      200      0     4.7   228.2   313.4
-          8      400      0     6.9  1119.6  1343.1
-         32      800      0     5.6  5220.1  8157.0
+          1      200      0    10.8    90.9   115.5
+          8      400      0    11.2   703.6   871.1
+         32      800      0    11.3  2832.3  3018.6
 
-    server RSS: 164.0 MiB after 100 requests (warm-up), 168.0 after 1,000, 168.1 after 2,000,
-    5,000, 7,500 and 10,000 requests: +4.1 MiB from 100 to 10,000, all of it before request 1,000
-    (allocator and caches settling), +0.1 MiB from 1,000 to 10,000. 0 errors in all 10,000 requests.
+    server RSS: 169.2 MiB after 100 requests (warm-up), 174.0 after 1,000, 174.1 after 2,000, 2,500, 5,000,
+    7,500 and 10,000: +4.9 MiB from 100 to 10,000, all of it before request 1,000 (allocator and caches
+    settling), +0.1 MiB from 1,000 to 10,000. 0 errors in all 10,000 requests.
 """
 
 import argparse
