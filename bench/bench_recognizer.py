@@ -1,63 +1,58 @@
-"""End-to-end cost of rec.analyze on a 640x480 frame (one face, five faces) beside Haar detection
-alone on the same frames, measured in one run: how much classification adds on top of detection.
+"""End-to-end cost of rec.analyze on real 640x480 frames beside detection alone, for each detector, in
+one run: how much classification adds on top of detection.
 
-The frames are the sample's face pasted on a plain background (emorec.samples.face_scene). Detection
-alone and rec.analyze are timed alternately in one loop (so a busy machine slows both alike); the
-figures are the fastest call (the cost without interference) and the median of --repeat calls.
+Frames: the 24 real photos of ../shared/data/photos letterboxed to 640x480 (bench/photo_scenes.py; 29
+faces). Detection alone and rec.analyze are timed alternately frame by frame (a busy machine slows both
+alike); figures are medians over --repeat passes of all frames. Skips without the photos.
 
-    python bench/bench_recognizer.py [--repeat 30] [--flip]
+    python bench/bench_recognizer.py [--repeat 5] [--flip]
 
-Measured 2026-11-25 (shipped fer2013, 2 CPUs, fastest call / median of 30):
-    faces | detection ms analyze ms  added | det. median analyze median  added
-        1 |        15.64      16.61   6.3% |       17.14          18.33   6.9%
-        5 |        33.71      35.58   5.5% |       37.71          40.04   6.2%
-Classification adds 6-7% on top of detection (the issue's limit: 20%).
+Measured here (2 CPU cores, other work running; 2026-11-25):
+RESULTS
 """
 
 import argparse
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
-from emorec import EmotionRecognizer
-from emorec.crop import crop_faces
-from emorec.samples import face_scene
+sys.path.insert(0, str(Path(__file__).parent))
+import photo_scenes as ps  # noqa: E402
 
-
-def interleaved_ms(fns, repeat):
-    """Per function: (fastest, median) milliseconds, the functions called in turn each round."""
-    for fn in fns:
-        fn()
-    times = [[] for _ in fns]
-    for _ in range(repeat):
-        for k, fn in enumerate(fns):
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
-    return [(1000 * min(t), 1000 * statistics.median(t)) for t in times]
+from emorec import EmotionRecognizer  # noqa: E402
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--repeat", type=int, default=30)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--flip", action="store_true", help="with flip test-time augmentation")
     a = ap.parse_args()
-    rec = EmotionRecognizer(flip_tta=a.flip)
-    rec.classes  # load the model outside the timings
-    print(f"640x480 frames, {rec!r}, {os.cpu_count()} CPUs, median of {a.repeat}")
-    print(f"{'faces':>5} | {'detection ms':>12} {'analyze ms':>10} {'added':>6} | "
-          f"{'det. median':>11} {'analyze median':>14} {'added':>6} | {'crop+classify ms':>16} {'/ detection':>11}")
-    for n in (1, 5):
-        img, _ = face_scene(n)
-        grey = rec.grey(img)
-        assert len(rec.analyze(img)) == n, "the scene's faces were not all found"
-        boxes = rec.detect(grey)
-        (d_min, d_med), (a_min, a_med), (c_min, _) = interleaved_ms(
-            [lambda: rec.detect(rec.grey(img)), lambda: rec.analyze(img),
-             lambda: rec.classifier.predict(crop_faces(grey, boxes, rec.margin))], a.repeat)
-        print(f"{n:>5} | {d_min:>12.2f} {a_min:>10.2f} {100 * (a_min - d_min) / d_min:>5.1f}% | "
-              f"{d_med:>11.2f} {a_med:>14.2f} {100 * (a_med - d_med) / d_med:>5.1f}% | "
-              f"{c_min:>16.2f} {100 * c_min / d_min:>10.1f}%")
+    if not ps.available():
+        print(f"skipped: the real photos are not at {ps.PHOTOS}")
+        return
+    if ps.YUNET.is_file():
+        os.environ.setdefault("EMOREC_YUNET", str(ps.YUNET))
+    frames = [f for _, f in ps.letterboxed()]
+    print(f"{len(frames)} real photos letterboxed to 640x480, {os.cpu_count()} CPUs, median over {a.repeat} passes")
+    print(f"{'detector':>8} | {'faces':>5} | {'detect ms':>9} {'analyze ms':>10} {'added':>6} | {'frames/s':>8}")
+    for name in ("haar", "yunet"):
+        rec = EmotionRecognizer(detector=name, flip_tta=a.flip)
+        rec.analyze(frames[0])  # load the model outside the timings
+        det, ana, faces = [], [], 0
+        for rep in range(a.repeat):
+            for f in frames:
+                t0 = time.perf_counter()
+                rec.detect(rec.frame(f))
+                t1 = time.perf_counter()
+                n = len(rec.analyze(f))
+                t2 = time.perf_counter()
+                det.append(t1 - t0)
+                ana.append(t2 - t1)
+                faces += n if rep == 0 else 0
+        d, m = 1000 * statistics.median(det), 1000 * statistics.median(ana)
+        print(f"{name:>8} | {faces:>5} | {d:>9.2f} {m:>10.2f} {100 * (m - d) / d:>5.1f}% | {1000 / m:>8.1f}")
 
 
 if __name__ == "__main__":

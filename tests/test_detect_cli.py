@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from emorec.cli import app
+from emorec.recognizer import EmotionRecognizer
 from emorec.samples import face_scene, sample_path
 
 CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
@@ -160,16 +161,23 @@ def test_an_unwritable_output_folder_is_reported_and_results_still_printed(tmp_p
 
 
 def test_command_line_defaults_are_the_library_defaults():
+    """Detector settings left out on the command line are the library's own (None: not passed on)."""
     import typer.main
 
-    from emorec import crop, detector, tracking
+    from emorec import tracking
+    from emorec.cli import recognizer_options
+    from emorec.detectors import haar
 
     params = {p.name: p.default for p in typer.main.get_command(app).commands["detect"].params}
-    assert params["margin"] == crop.MARGIN
-    assert params["scale_factor"] == detector.SCALE_FACTOR
-    assert params["min_neighbors"] == detector.MIN_NEIGHBORS
-    assert params["min_size"] == detector.MIN_SIZE
-    assert params["max_side"] == detector.MAX_SIDE
+    assert params["detector"] == "haar"
+    for name in ("margin", "align", "min_size", "scale_factor", "min_neighbors", "score_threshold", "detector_model"):
+        assert params[name] is None, name
+    assert recognizer_options() == {"model": "fer2013", "flip_tta": False, "detector": "haar"}
+    assert recognizer_options(min_size=30, detector="yunet") == {"model": "fer2013", "flip_tta": False,
+                                                                  "detector": "yunet", "min_size": 30}
+    rec = EmotionRecognizer(**recognizer_options())
+    assert (rec.detector.min_size, rec.detector.scale_factor, rec.detector.min_neighbors) == \
+        (haar.MIN_SIZE, haar.SCALE_FACTOR, haar.MIN_NEIGHBORS)
     for command in ("video", "live"):
         params = {p.name: p.default for p in typer.main.get_command(app).commands[command].params}
         assert params["detect_every"] == tracking.DETECT_EVERY and params["smooth"] == tracking.SMOOTH

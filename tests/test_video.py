@@ -192,3 +192,48 @@ def test_live_without_gui_or_camera_says_what_to_do(clip, tmp_path):
     assert r.exit_code == 1 and "nope.mp4: no such file" in r.stderr
     r = CliRunner().invoke(app, ["live", "--source", str(path), "--no-window"])
     assert r.exit_code == 2 and "--out" in r.stderr
+
+
+@pytest.mark.parametrize("command", ["video", "live"])
+def test_unwritable_video_outputs_give_a_message_not_a_traceback(clip, tmp_path, command):
+    path, _ = clip
+    blocker = tmp_path / "afile"
+    blocker.write_text("a file where a folder should be")
+    for target in (blocker / "y.mp4", "/proc/emorec-no/y.mp4"):
+        args = (["video", str(path), "--out", str(target)] if command == "video" else
+                ["live", "--source", str(path), "--no-window", "--out", str(target)])
+        r = CliRunner().invoke(app, args + ["--max-frames", "3"])
+        assert r.exit_code == 1, r.output
+        assert "Traceback" not in r.output and r.exception is None or isinstance(r.exception, SystemExit)
+        assert str(target) in r.stderr and "cannot write" in r.stderr, r.stderr
+
+
+def test_video_written_as_h264_that_browsers_play(clip, rec, tmp_path):
+    path, _ = clip
+    s = process_video(path, tmp_path / "o.mp4", recognizer=rec, progress=False, max_frames=5)
+    cap = cv2.VideoCapture(str(tmp_path / "o.mp4"))
+    fourcc = int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode("ascii", "replace").lower()
+    cap.release()
+    assert fourcc in ("avc1", "h264"), fourcc
+    assert not s.warnings
+
+
+def test_video_pipeline_runs_with_the_yunet_detector(clip, tmp_path):
+    from pathlib import Path
+
+    model = Path(__file__).resolve().parents[1].parent / "shared" / "models" / "yunet" / \
+        "face_detection_yunet_2023mar.onnx"
+    if not model.is_file():
+        pytest.skip(f"YuNet model file not present at {model}")
+    path, truth = clip
+    out = tmp_path / "y.mp4"
+    r = CliRunner().invoke(app, ["video", str(path), "--out", str(out), "--detector", "yunet",
+                                 "--detector-model", str(model), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    with open(tmp_path / "y.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["face_id"] for r in rows} == {"1", "2"}
+    assert len(rows) >= 2 * FRAMES - 4
+    r = CliRunner().invoke(app, ["video", str(path), "--out", str(out), "--detector", "haar",
+                                 "--detector-model", str(model)])
+    assert r.exit_code == 2 and "applies to the yunet detector only" in r.stderr

@@ -15,6 +15,25 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Find faces and tell which emotion each shows.")
 
 
+def _flags_without_a_type():
+    """typer 0.29 prints '<bool>' after every flag in --help ('--json <bool>', '--help <bool>') as if it took
+    a value; show flags bare, as typer <= 0.28 does. Nothing to do on versions without this method."""
+    from typer import core
+
+    shown = getattr(getattr(core, "TyperOption", None), "display_type_rich", None)
+    if shown is None or getattr(shown, "emorec_patched", False):
+        return
+
+    def display_type_rich(self, ctx):
+        return None if getattr(self, "is_flag", False) or getattr(self, "count", False) else shown(self, ctx)
+
+    display_type_rich.emorec_patched = True
+    core.TyperOption.display_type_rich = display_type_rich
+
+
+_flags_without_a_type()
+
+
 def _fail(msg: str, code: int = 1):
     typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
@@ -28,46 +47,84 @@ def _need_torch():
 
 
 # ---------------------------------------------------------------- training side
-@app.command()
-def train(
-    data: Path = typer.Argument(..., help="fer2013.csv(.gz) or an image folder root/<split>/<emotion>/*.png"),
-    out: Path = typer.Option(Path("runs/train"), help="run folder: checkpoints, log.csv, curves.png"),
-    labels: str = typer.Option("fer2013", help="fer2013 (7 classes) or ferplus (8 classes, soft targets)"),
-    ferplus_csv: Optional[Path] = typer.Option(None, help="FER+ votes (default: fer2013new.csv beside DATA)"),
-    arch: str = typer.Option("mini_xception", help="mini_xception, mini_xception_x2, mini_xception_x4"),
-    epochs: int = typer.Option(100),
-    batch_size: int = typer.Option(64, help="per process"),
-    lr: float = typer.Option(1e-3),
-    weight_decay: float = typer.Option(1e-4),
-    label_smoothing: float = typer.Option(0.0),
-    schedule: str = typer.Option("plateau", help="plateau (reduce LR on plateau) or cosine"),
-    warmup_epochs: int = typer.Option(0),
-    lr_patience: int = typer.Option(12, help="epochs without validation-loss gain before the LR drops"),
-    patience: int = typer.Option(50, help="early stopping on validation loss; 0 = off"),
-    image_size: int = typer.Option(48),
-    limit: int = typer.Option(0, help="use only the first N training rows"),
-    seed: int = typer.Option(0),
-    threads: int = typer.Option(0, help="PyTorch threads per process (0 = default)"),
-    bf16: bool = typer.Option(False, help="bfloat16 autocast on the CPU (~1.7x faster where the CPU has AVX512-BF16)"),
-    skip_bad_rows: bool = typer.Option(False, help="skip malformed rows and report how many"),
-    resume: bool = typer.Option(False, help="continue from OUT/last.pt"),
-    progress: bool = typer.Option(True),
-):
-    """Train a model (runs under torchrun for DistributedDataParallel too)."""
-    _need_torch()
-    from .training.train import TrainConfig, train as run
+def _config_option(f):
+    """A typer parameter for one TrainConfig field: its default, help and allowed values, checked by the
+    same function the dataclass uses (so a bad value is refused before any work, naming the option)."""
+    from .training.config import ConfigError, check, describe_range
 
-    cfg = TrainConfig(data=str(data), out=str(out), labels=labels,
-                      ferplus_csv=str(ferplus_csv) if ferplus_csv else None, arch=arch, image_size=image_size,
-                      epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                      label_smoothing=label_smoothing, schedule=schedule, warmup_epochs=warmup_epochs,
-                      lr_patience=lr_patience, patience=patience, limit=limit, seed=seed, threads=threads, bf16=bf16,
-                      skip_bad_rows=skip_bad_rows, resume=resume, progress=progress)
+    m = f.metadata
+    text = m["help"]
+    if m["choices"]:
+        text += f" (one of: {', '.join(m['choices'])})"
+    elif m["lo"] is not None or m["hi"] is not None:
+        text += f" ({describe_range(m)})"
+    if f.name == "data":
+        return typer.Argument(..., help=text)
+
+    def callback(value):
+        try:
+            return check(f.name, value)
+        except ConfigError as e:
+            raise typer.BadParameter(str(e).split(": ", 1)[1]) from None
+
+    return typer.Option(f.default, help=text, callback=callback)
+
+
+def _train(**opts):
+    """Train a model (runs under torchrun for DistributedDataParallel too).
+
+    Checkpoints are selected, the LR reduced and training stopped on a validation part carved from
+    Training (--val-fraction, stratified by class, --val-seed); PublicTest is measured once at the end
+    with best.pt (test.json and the JSON line printed last).
+    """
+    import os
+
+    _need_torch()
+    from .training.config import ConfigError, TrainConfig
+    from .training.train import train as run
+
+    def fail(msg: str, code: int = 1):  # under torchrun, process 0 alone reports; the others just exit
+        if os.environ.get("RANK", "0") == "0":
+            _fail(msg, code)
+        raise typer.Exit(code)
+
+    if opts.pop("bf16"):
+        if opts["precision"] not in ("auto", "bf16"):
+            fail(f"--bf16 means --precision bf16; it contradicts --precision {opts['precision']}", 2)
+        opts["precision"] = "bf16"
     try:
+        cfg = TrainConfig(**opts)
         best = run(cfg, log=lambda s: typer.echo(s, err=True))
-    except (EmorecError, ValueError) as e:
-        _fail(str(e))
-    typer.echo(json.dumps({"best_epoch": best["epoch"] + 1, "val_acc": best["val_acc"], "run": str(out)}))
+    except ConfigError as e:
+        fail(str(e), 2)
+    except (EmorecError, ValueError, OSError) as e:
+        fail(str(e))
+    if "test" in best:  # the main process (one line under torchrun too)
+        test = best["test"]
+        typer.echo(json.dumps({"best_epoch": best["epoch"] + 1, "val_acc": round(best["val_acc"], 5),
+                               "val_rows": best["val_rows"], "test_split": test["split"],
+                               "test_rows": test.get("rows"), "test_acc": test.get("accuracy"), "run": cfg.out}))
+
+
+def _train_command():
+    """`emorec train`: its options are generated from TrainConfig (one source of truth for defaults, help and
+    allowed values); --bf16 stays as a hidden alias of --precision bf16."""
+    import inspect
+    import typing
+
+    from .training.config import TrainConfig, option_fields
+
+    hints = typing.get_type_hints(TrainConfig)
+    params = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=_config_option(f),
+                                annotation=hints[f.name]) for f in option_fields()]
+    params.append(inspect.Parameter("bf16", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
+                                    default=typer.Option(False, "--bf16", hidden=True)))
+    _train.__signature__ = inspect.Signature(params)
+    _train.__annotations__ = {p.name: p.annotation for p in params}
+    return app.command(name="train")(_train)
+
+
+train = _train_command()
 
 
 @app.command()
@@ -83,21 +140,35 @@ def evaluate(
 ):
     """Accuracy, per-class precision/recall/F1 and a confusion matrix on a split."""
     from .classifier import EmotionClassifier
-    from .data import load_dataset
-    from .evaluate import metrics, predict_dataset, write_report
+    from .data import SPLITS, load_dataset
+    from .evaluate import metrics, output_folder, predict_dataset, write_report
 
+    names = {s.lower(): s for s in (*SPLITS, "all")}
+    if split.lower() not in names:
+        _fail(f"--split: {split!r} is not one of {', '.join(names.values())}", 2)
+    split = names[split.lower()]
+    if labels is not None and labels not in ("fer2013", "ferplus"):
+        _fail(f"--labels: {labels!r} is not one of fer2013, ferplus", 2)
     try:
+        output_folder(out, "evaluation report")
         clf = EmotionClassifier(model)
         label_set = labels or clf.card.get("labels", "ferplus" if len(clf.classes) == 8 else "fer2013")
         data_set = load_dataset(data, labels=label_set, ferplus_csv=ferplus_csv, image_size=clf.input_size,
-                                skip_bad_rows=skip_bad_rows).split(None if split == "all" else split)
-        if data_set.classes != clf.classes:
+                                skip_bad_rows=skip_bad_rows)
+        if data_set.usage is None and split != "all":
+            _fail(f"{data}: has no splits (no 'Usage' column or split folders), so there is no {split}; "
+                  "pass --split all to evaluate every row")
+        data_set = data_set.split(None if split == "all" else split)
+        from .labels import common_names
+
+        if common_names(data_set.classes) != clf.classes:  # both in the common vocabulary (happy = happiness)
             _fail(f"model classes {clf.classes} differ from the data's {data_set.classes}; pass --labels")
         result = metrics(data_set.labels, predict_dataset(clf, data_set, flip=flip), clf.classes)
+        result.update(model=clf.name, data=str(data), split=split, flip_tta=flip,
+                      skipped_rows=len(data_set.bad_rows))
+        js, png = write_report(result, out)
     except EmorecError as e:
         _fail(str(e))
-    result.update(model=clf.name, data=str(data), split=split, flip_tta=flip, skipped_rows=len(data_set.bad_rows))
-    js, png = write_report(result, out)
     for msg in data_set.bad_rows[:5]:
         typer.echo(f"skipped: {msg}", err=True)
     if data_set.bad_rows:
@@ -128,7 +199,7 @@ def export(
         path = export_onnx(checkpoint, out, name=name)
         faces = np.random.default_rng(0).integers(0, 256, (16, 48, 48), dtype=np.uint8)
         diff = max_abs_difference(checkpoint, path, faces)
-    except EmorecError as e:
+    except (EmorecError, OSError) as e:
         _fail(str(e))
     typer.echo(f"wrote {path} and {path.with_suffix('.json')}; ONNX Runtime vs PyTorch max abs difference {diff:.2e}")
     if diff >= 1e-4:
@@ -153,18 +224,38 @@ def models():
         acc = card.get("evaluation", {}).get("PublicTest", {}).get("accuracy")
         typer.echo(f"{card['name']:>8}  {len(card['classes'])} classes  {card['arch']}  "
                    f"input {card['input_size']}x{card['input_size']}  PublicTest accuracy {acc}")
+    from .detectors import DESCRIPTIONS, available
+
+    typer.echo("face detectors (--detector):")
+    for name in available():
+        typer.echo(f"{name:>8}  {DESCRIPTIONS.get(name, '')}")
 
 
-# ---------------------------------------------------------------- photos, videos and camera (issue 3)
-_WRITABLE = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+# ---------------------------------------------------------------- photos, videos and camera
+def recognizer_options(model="fer2013", flip=False, detector="haar", detector_model=None, margin=None, align=None,
+                       min_size=None, scale_factor=None, min_neighbors=None, score_threshold=None) -> dict:
+    """EmotionRecognizer keyword arguments from the shared command-line options (None: the default)."""
+    opts = dict(model=model, flip_tta=flip, detector=detector, detector_model=detector_model, margin=margin,
+                align=align, min_size=min_size, scale_factor=scale_factor, min_neighbors=min_neighbors,
+                score_threshold=score_threshold)
+    return {k: v for k, v in opts.items() if v is not None}
 
 
-def _make_recognizer(model, flip, margin, scale_factor, min_neighbors, min_size, max_side):
+_ONLY_FOR = {"scale_factor": "haar", "min_neighbors": "haar", "score_threshold": "yunet", "detector_model": "yunet"}
+
+
+def _make_recognizer(**options):
     from .recognizer import EmotionRecognizer
 
+    kw = recognizer_options(**options)
+    det = str(kw.get("detector", "haar")).lower()
+    for key, owner in _ONLY_FOR.items():
+        if key in kw and det != owner:
+            _fail(f"--{key.replace('_', '-')} applies to the {owner} detector only (this run uses --detector {det})", 2)
     try:
-        return EmotionRecognizer(model, flip_tta=flip, margin=margin, scale_factor=scale_factor,
-                                 min_neighbors=min_neighbors, min_size=min_size, max_side=max_side)
+        rec = EmotionRecognizer(**kw)
+        rec.classes  # load the model now: a broken one fails before any work
+        return rec
     except (EmorecError, ValueError) as e:
         _fail(str(e), 2)
 
@@ -189,26 +280,20 @@ def _new_run_dir(base: Path, name: str) -> Path:
     return path
 
 
-def _annotated_name(src: Path, root: Optional[Path], used: set) -> Path:
-    """Where an image's annotated copy goes, relative to the output folder (folder structure kept)."""
-    rel = Path(root.name) / src.relative_to(root) if root is not None else Path(src.name)
-    if rel.suffix.lower() not in _WRITABLE:
-        rel = rel.with_name(rel.name + ".png")
-    cand, k = rel, 1
-    while str(cand) in used:
-        k += 1
-        cand = rel.with_name(f"{rel.stem}_{k}{rel.suffix}")
-    used.add(str(cand))
-    return cand
-
-
 _MODEL_OPT = typer.Option("fer2013", "--model", "-m", help="fer2013, ferplus or a path to an .onnx")
 _FLIP_OPT = typer.Option(False, "--flip", help="average each face with its mirror image (test-time augmentation)")
-_MARGIN_OPT = typer.Option(0.05, help="crop margin around the Haar box, per side, as a fraction of its size")
-_SF_OPT = typer.Option(1.1, help="Haar scale factor (smaller: finds more faces, slower)")
-_NB_OPT = typer.Option(5, help="Haar minimum neighbours (larger: fewer false faces, misses more)")
-_MIN_OPT = typer.Option(0.04, help="smallest face: fraction of the image's shorter side (<1) or pixels (>=1)")
-_MAX_SIDE_OPT = typer.Option(1280, help="images larger than this are downscaled for detection (0: never)")
+_DET_OPT = typer.Option("haar", "--detector", "-d", help="face detector: haar (the seed's Haar cascade) or yunet "
+                                                          "(OpenCV's DNN detector: faster, finds small and turned faces)")
+_DET_MODEL_OPT = typer.Option(None, "--detector-model", help="the YuNet .onnx file (default: $EMOREC_YUNET, the "
+                                                             "cached copy, or a one-time checked download)")
+_MARGIN_OPT = typer.Option(None, help="crop margin around the face box, per side, as a fraction of its size "
+                                      "(default: the model card's value for the detector)")
+_ALIGN_OPT = typer.Option(None, "--align/--no-align", help="rotate each face upright from its eyes before "
+                                                          "classifying (needs landmarks: yunet)")
+_MIN_OPT = typer.Option(None, help="smallest face to find, in pixels of the image (default: haar 40, yunet 20)")
+_SF_OPT = typer.Option(None, help="haar: scale step between searched sizes (default 1.1; larger is faster)")
+_NB_OPT = typer.Option(None, help="haar: minimum neighbours (default 5; larger: fewer false faces)")
+_SCORE_OPT = typer.Option(None, help="yunet: confidence a face needs (default 0.8)")
 
 
 @app.command()
@@ -220,8 +305,10 @@ def detect(
     save: bool = typer.Option(True, "--save/--no-save", help="write annotated copies"),
     as_json: bool = typer.Option(False, "--json", help='print one JSON object per image: {"file", "faces"}'),
     as_csv: bool = typer.Option(False, "--csv", help="print CSV rows, one per face"),
-    model: str = _MODEL_OPT, flip: bool = _FLIP_OPT, margin: float = _MARGIN_OPT, scale_factor: float = _SF_OPT,
-    min_neighbors: int = _NB_OPT, min_size: float = _MIN_OPT, max_side: int = _MAX_SIDE_OPT,
+    model: str = _MODEL_OPT, flip: bool = _FLIP_OPT, detector: str = _DET_OPT,
+    detector_model: Optional[Path] = _DET_MODEL_OPT, margin: Optional[float] = _MARGIN_OPT,
+    align: Optional[bool] = _ALIGN_OPT, min_size: Optional[int] = _MIN_OPT, scale_factor: Optional[float] = _SF_OPT,
+    min_neighbors: Optional[int] = _NB_OPT, score_threshold: Optional[float] = _SCORE_OPT,
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar for several images"),
 ):
     """Find the faces in photos and tell each one's emotion; writes annotated copies.
@@ -229,47 +316,25 @@ def detect(
     Prints a line per face (or --json / --csv on stdout; messages go to stderr). Unreadable files are
     reported and skipped; the exit code is 1 if any image failed.
     """
-    import csv as csv_mod
-
-    import cv2
     from tqdm import tqdm
 
-    from .drawing import draw_faces
-    from .images import find_images, read_image
+    from .pipeline import run
     from .samples import sample_path
+    from .sources import ImageSource
+    from .writers import AnnotatedImages, CsvRows, JsonLines, TextLines
 
     if as_json and as_csv:
         _fail("choose one of --json and --csv", 2)
-    rec = _make_recognizer(model, flip, margin, scale_factor, min_neighbors, min_size, max_side)
-    try:
-        classes = rec.classes
-    except EmorecError as e:
-        _fail(str(e), 2)
-    sources = list(paths) if paths else [sample_path()]
-    jobs: list[tuple[Path, Optional[Path]]] = []  # (image, the folder it was found in)
-    failed: list[str] = []
-    for p in sources:
-        if p.is_dir():
-            found, skipped = find_images([p])
-            if not found:
-                failed.append(f"{p}: no image files in this folder")
-            jobs += [(f, p) for f in found]
-            if skipped:
-                typer.echo(f"note: {p}: skipped {len(skipped)} file(s) that are not images by their extension",
-                           err=True)
-        else:
-            jobs.append((p, None))
-    for msg in failed:
+    rec = _make_recognizer(model=model, flip=flip, detector=detector, detector_model=detector_model, margin=margin,
+                           align=align, min_size=min_size, scale_factor=scale_factor, min_neighbors=min_neighbors,
+                           score_threshold=score_threshold)
+    source = ImageSource(list(paths) if paths else [sample_path()])
+    for folder, n in source.skipped:
+        typer.echo(f"note: {folder}: skipped {n} file(s) that are not images by their extension", err=True)
+    for msg in source.problems:
         typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
-    machine = as_json or as_csv
-    out_dir = (out if out is not None else _new_run_dir(Path("runs/detect"), "predict")) if save else None
-    writer = None
-    if as_csv:
-        writer = csv_mod.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["file", "face", "x", "y", "w", "h", "emotion", "confidence", *classes, "error"])
-    used: set = set()
-    n_faces = n_saved = 0
-    bar = tqdm(jobs, unit="image", disable=(not progress or len(jobs) < 2) or None, file=sys.stderr, leave=False)
+    bar = tqdm(total=len(source), unit="image", disable=(not progress or len(source) < 2) or None, file=sys.stderr,
+               leave=False)
 
     def say(line: str, err: bool = False):
         if bar.disable:
@@ -277,60 +342,24 @@ def detect(
         else:
             bar.write(line, file=sys.stderr if err else sys.stdout)
 
-    for path, root in bar:
-        name = str(path)
-        try:
-            image = read_image(path)
-            faces = rec.analyze(image)
-        except (EmorecError, ValueError, MemoryError) as e:
-            msg = str(e) if name in str(e) else f"{name}: {e}"
-            failed.append(msg)
-            say(typer.style(f"error: {msg}", fg=typer.colors.RED), err=True)
-            if as_json:
-                say(json.dumps({"file": name, "faces": [], "error": msg}))
-            elif as_csv:
-                writer.writerow([name, "", "", "", "", "", "", "", *[""] * len(classes), msg])
-                sys.stdout.flush()
-            continue
-        n_faces += len(faces)
-        if as_json:
-            say(json.dumps({"file": name, "faces": [f.to_dict() for f in faces]}))
-        elif as_csv:
-            for i, f in enumerate(faces, 1):
-                writer.writerow([name, i, *f.box, f.emotion, f"{f.confidence:.4f}",
-                                 *(f"{f.scores[c]:.4f}" for c in classes), ""])
-            if not faces:
-                writer.writerow([name, 0, "", "", "", "", "", "", *[""] * len(classes), ""])
-            sys.stdout.flush()
-        else:
-            for i, f in enumerate(faces, 1):
-                say(f"{name}: face {i} [{', '.join(map(str, f.box))}] {f.emotion} {f.confidence:.2f}")
-        if not faces:
-            say(f"{name}: no face found", err=machine)
-        if out_dir is not None:
-            target = out_dir / _annotated_name(path, root, used)
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                ok, buf = cv2.imencode(target.suffix, draw_faces(image, faces))  # any path, unicode too
-                if ok:
-                    target.write_bytes(buf.tobytes())
-            except (OSError, cv2.error) as e:
-                ok, why = False, (getattr(e, "strerror", None) or str(e)).strip().splitlines()[-1]
-            else:
-                why = "OpenCV could not encode it"
-            if ok:
-                n_saved += 1
-            else:
-                failed.append(f"{target}: cannot write the annotated copy of {name}: {why}")
-                say(typer.style(f"error: {failed[-1]}", fg=typer.colors.RED), err=True)
+    machine = as_json or as_csv
+    writers = [JsonLines(say) if as_json else CsvRows(sys.stdout, rec.classes) if as_csv
+               else TextLines(say, no_face_to_stderr=machine)]
+    if as_json or as_csv:  # the "no face found" note still goes to stderr
+        writers.append(TextLines(lambda line, err: say(line, True) if line.endswith("no face found") else None))
+    copies = AnnotatedImages(out if out is not None else _new_run_dir(Path("runs/detect"), "predict")) if save else None
+    if copies is not None:
+        writers.append(copies)
+    s = run(source, rec, writers, progress=bar,
+            on_error=lambda msg: say(typer.style(f"error: {msg}", fg=typer.colors.RED), err=True))
     bar.close()
-    n_images = len(jobs)
-    summary = f"{n_images} image(s), {n_faces} face(s)"
-    if n_saved:
-        summary += f"; annotated copies in {out_dir}"
+    failed = len(source.problems) + len(s.errors)
+    summary = f"{len(source)} image(s), {s.faces} face(s)"
+    if copies is not None and copies.outputs:
+        summary += f"; annotated copies in {copies.folder}"
     typer.echo(summary, err=True)
     if failed:
-        typer.secho(f"{len(failed)} failed", fg=typer.colors.RED, err=True)
+        typer.secho(f"{failed} failed", fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
 
 
@@ -344,8 +373,10 @@ def video(
     smooth: float = typer.Option(0.6, help="weight of the past in each face's moving average of probabilities "
                                            "(0: no smoothing)"),
     max_frames: int = typer.Option(0, help="stop after N frames (0: the whole video)"),
-    model: str = _MODEL_OPT, flip: bool = _FLIP_OPT, margin: float = _MARGIN_OPT, scale_factor: float = _SF_OPT,
-    min_neighbors: int = _NB_OPT, min_size: float = _MIN_OPT, max_side: int = _MAX_SIDE_OPT,
+    model: str = _MODEL_OPT, flip: bool = _FLIP_OPT, detector: str = _DET_OPT,
+    detector_model: Optional[Path] = _DET_MODEL_OPT, margin: Optional[float] = _MARGIN_OPT,
+    align: Optional[bool] = _ALIGN_OPT, min_size: Optional[int] = _MIN_OPT, scale_factor: Optional[float] = _SF_OPT,
+    min_neighbors: Optional[int] = _NB_OPT, score_threshold: Optional[float] = _SCORE_OPT,
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ):
     """Annotate videos: OUT.mp4 with boxes and labels, OUT.csv (frame, time, face id, box, scores) and
@@ -354,9 +385,13 @@ def video(
 
     if detect_every < 1 or not 0 <= smooth < 1:
         _fail("--detect-every must be >= 1 and --smooth in [0, 1)", 2)
-    rec = _make_recognizer(model, flip, margin, scale_factor, min_neighbors, min_size, max_side)
+    if max_frames < 0:
+        _fail("--max-frames must be >= 0 (0: the whole video)", 2)
+    rec = _make_recognizer(model=model, flip=flip, detector=detector, detector_model=detector_model, margin=margin,
+                           align=align, min_size=min_size, scale_factor=scale_factor, min_neighbors=min_neighbors,
+                           score_threshold=score_threshold)
     _quiet_opencv()
-    single_file = out is not None and out.suffix.lower() in (".mp4", ".m4v", ".mov", ".avi")
+    single_file = out is not None and out.suffix.lower() in (".mp4", ".m4v", ".mov", ".avi", ".mkv")
     if single_file and len(inputs) > 1:
         _fail(f"--out {out} names one video but {len(inputs)} inputs were given: give a folder", 2)
     folder = None if single_file else (out if out is not None else _new_run_dir(Path("runs/video"), "predict"))
@@ -401,8 +436,10 @@ def live(
     max_frames: int = typer.Option(0, help="stop after N frames (0: until the source ends or q)"),
     detect_every: int = typer.Option(10, help="full-frame detection every N frames, tracking in between"),
     smooth: float = typer.Option(0.6, help="weight of the past in the moving average of probabilities"),
-    model: str = _MODEL_OPT, flip: bool = _FLIP_OPT, margin: float = _MARGIN_OPT, scale_factor: float = _SF_OPT,
-    min_neighbors: int = _NB_OPT, min_size: float = _MIN_OPT, max_side: int = _MAX_SIDE_OPT,
+    model: str = _MODEL_OPT, flip: bool = _FLIP_OPT, detector: str = _DET_OPT,
+    detector_model: Optional[Path] = _DET_MODEL_OPT, margin: Optional[float] = _MARGIN_OPT,
+    align: Optional[bool] = _ALIGN_OPT, min_size: Optional[int] = _MIN_OPT, scale_factor: Optional[float] = _SF_OPT,
+    min_neighbors: Optional[int] = _NB_OPT, score_threshold: Optional[float] = _SCORE_OPT,
 ):
     """Live view of a camera (or a video file): boxes, labels and probability bars per face; q quits."""
     from .live import gui_problem, run_live
@@ -411,6 +448,8 @@ def live(
                "'emorec serve' and open http://127.0.0.1:8000/")
     if detect_every < 1 or not 0 <= smooth < 1:
         _fail("--detect-every must be >= 1 and --smooth in [0, 1)", 2)
+    if max_frames < 0:
+        _fail("--max-frames must be >= 0 (0: until the source ends)", 2)
     if window:
         problem = gui_problem()
         if problem:
@@ -419,7 +458,9 @@ def live(
                   "emorec live --source FILE --no-window --out live.mp4", 2)
     elif out is None:
         _fail("--no-window needs --out FILE.mp4 to write the live view to", 2)
-    rec = _make_recognizer(model, flip, margin, scale_factor, min_neighbors, min_size, max_side)
+    rec = _make_recognizer(model=model, flip=flip, detector=detector, detector_model=detector_model, margin=margin,
+                           align=align, min_size=min_size, scale_factor=scale_factor, min_neighbors=min_neighbors,
+                           score_threshold=score_threshold)
     _quiet_opencv()
     try:
         s = run_live(source, recognizer=rec, window=window, out=out, max_frames=max_frames,
@@ -427,6 +468,8 @@ def live(
     except (EmorecError, ValueError) as e:
         hint = f"\n  {browser}" if source.isdigit() else ""
         _fail(f"{e}{hint}")
+    for w in s.warnings:
+        typer.secho(f"warning: {w}", fg=typer.colors.YELLOW, err=True)
     typer.echo(f"{s.frames} frames at {s.fps:.1f} frames/s{f'; wrote {out}' if out else ''}", err=True)
 
 
@@ -434,36 +477,144 @@ def live(
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="address to bind; the default serves this machine only"),
-    port: int = typer.Option(8000, help="TCP port"),
+    port: int = typer.Option(8000, help="TCP port (0: any free one)"),
     model: str = typer.Option("fer2013", help="default model of requests that name none (fer2013 or ferplus)"),
+    detector: str = typer.Option("haar", help="default face detector of requests that name none (haar or yunet)"),
+    detector_model: Optional[Path] = typer.Option(None, help="the YuNet .onnx file (else $EMOREC_YUNET, the "
+                                                             "cache, or a one-time download at start)"),
+    allowed_hosts: Optional[List[str]] = typer.Option(
+        None, help="other Host names to answer (repeat or comma-separate; '*' answers any). Loopback names and "
+                   "the bound address are always answered"),
     max_upload_mb: float = typer.Option(10.0, help="largest accepted image file, in MB"),
     max_megapixels: float = typer.Option(40.0, help="largest accepted image, in millions of pixels"),
-    timeout: float = typer.Option(20.0, help="seconds an analysis may take (503 past it)"),
+    max_decoded_mb: float = typer.Option(160.0, help="largest decoded image (width x height x channels x bytes "
+                                                     "per sample), in MB"),
+    timeout: float = typer.Option(20.0, help="seconds an analysis may take once started (503 past it)"),
+    queue_timeout: float = typer.Option(15.0, help="seconds a request may wait for an analysis thread (503 busy "
+                                                   "past it; the analysis is then never run)"),
     upload_timeout: float = typer.Option(30.0, help="seconds an upload may take to arrive (408 past it)"),
+    max_pending: int = typer.Option(32, help="requests received, queued or analysed at once (503 busy past it, "
+                                             "before the upload is read)"),
     workers: int = typer.Option(0, help="analysis threads sharing one loaded model (0 = CPUs, at most 4)"),
     log_level: str = typer.Option("info", help="uvicorn log level: critical, error, warning, info, debug"),
 ):
     """Serve the web page (GET /) and the HTTP API (POST /v1/analyze, GET /v1/models, /healthz, /docs)."""
     try:
-        from .server import ServerConfig, is_loopback, serve as run_server
+        import fastapi, fastapi_offline, PIL, python_multipart, uvicorn  # noqa: F401, E401  (the serve extra)
+
+        from .server import ServerConfig, allowed_hosts_for, bind, is_loopback, serve as run_server
     except ImportError as e:
         _fail(f'serving needs the web extras ({e.name} is missing): pip install "emorec[serve]"', 2)
+    extra_hosts = [h.strip() for item in (allowed_hosts or []) for h in item.split(",") if h.strip()]
     try:
         cfg = ServerConfig(max_upload_bytes=int(max_upload_mb * 1e6), max_pixels=int(max_megapixels * 1e6),
-                           analysis_timeout_s=timeout, upload_timeout_s=upload_timeout,
-                           default_model=model, preload=(model,), **({"workers": workers} if workers else {}))
+                           max_decoded_bytes=int(max_decoded_mb * 1e6), analysis_timeout_s=timeout,
+                           queue_timeout_s=queue_timeout, upload_timeout_s=upload_timeout, max_pending=max_pending,
+                           default_model=model, preload=(model,), default_detector=detector,
+                           detector_model=str(detector_model) if detector_model else None,
+                           allowed_hosts=allowed_hosts_for(host, extra_hosts),
+                           **({"workers": workers} if workers else {}))
     except ValueError as e:
         _fail(str(e), 2)
+    if detector != "haar":  # its model file: found (or fetched once) now, with a clear error, not at startup
+        from .detectors import get_detector
+
+        try:
+            get_detector(detector, **({"model": str(detector_model)} if detector_model else {}))
+        except EmorecError as e:
+            _fail(str(e), 2)
     if not is_loopback(host):
         typer.secho(f"warning: binding {host}: other machines can reach this server; it has no authentication",
                     fg=typer.colors.YELLOW, err=True)
+    try:
+        sock = bind(host, port)  # a busy port fails here, before anything is announced
+    except EmorecError as e:
+        _fail(str(e))
+    port = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     typer.echo(f"emorec serving on http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{port}/ "
                "(API docs at /docs; Ctrl+C stops)", err=True)
+    if "*" not in cfg.allowed_hosts and not is_loopback(host):
+        typer.echo(f"answering the Host names {', '.join(cfg.allowed_hosts)} (others: --allowed-hosts)", err=True)
     try:
-        run_server(host=host, port=port, config=cfg, log_level=log_level)
+        run_server(host=host, port=port, config=cfg, log_level=log_level, sock=sock)
     except EmorecError as e:
         _fail(str(e))
+
+
+# ---------------------------------------------------------------- many machines: Ray Data (issue 10)
+@app.command()
+def batch(
+    inputs: List[str] = typer.Argument(..., help="image/video files, folders, globs, or .txt/.csv/.parquet lists of "
+                                                 "paths or URIs (s3://, gs://, file://)"),
+    out: str = typer.Option(..., "--out", "-o", help="folder (or URI) of the Parquet dataset; a rerun continues it"),
+    workers: int = typer.Option(0, help="actors in the pool, each with its own recogniser (0: one per CPU)"),
+    address: Optional[str] = typer.Option(None, help="an existing Ray cluster (HOST:PORT, ray://HOST:10001, auto); "
+                                                     "default $RAY_ADDRESS, else a local Ray on loopback"),
+    every_seconds: float = typer.Option(1.0, help="videos: analyse one frame every S seconds (0: every frame)"),
+    files_per_part: int = typer.Option(32, help="inputs per block, and per Parquet part written"),
+    model: str = _MODEL_OPT, flip: bool = _FLIP_OPT, detector: str = _DET_OPT,
+    detector_model: Optional[Path] = _DET_MODEL_OPT, margin: Optional[float] = _MARGIN_OPT,
+    align: Optional[bool] = _ALIGN_OPT, min_size: Optional[int] = _MIN_OPT, scale_factor: Optional[float] = _SF_OPT,
+    min_neighbors: Optional[int] = _NB_OPT, score_threshold: Optional[float] = _SCORE_OPT,
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+):
+    r"""Run `detect` over large collections on Ray Data (pip install "emorec\[ray]"): a Parquet dataset in OUT,
+    one row per face, and one per image without a face or with an error. A rerun skips what is done."""
+    import os
+
+    from tqdm import tqdm
+
+    from .batch import require_ray, run_batch
+
+    if every_seconds < 0 or files_per_part < 1 or workers < 0:
+        _fail("--every-seconds must be >= 0, --files-per-part >= 1 and --workers >= 0", 2)
+    try:
+        require_ray()
+    except EmorecError as e:
+        _fail(str(e), 2)
+    options = dict(model=model, flip=flip, detector=detector, detector_model=detector_model, margin=margin,
+                   align=align, min_size=min_size, scale_factor=scale_factor, min_neighbors=min_neighbors,
+                   score_threshold=score_threshold)
+    _make_recognizer(**options)  # bad options fail here, before Ray starts
+    state: dict = {"bar": None, "errors": 0}
+
+    def on_progress(done: int, total: int, s):
+        if state["bar"] is None:
+            for msg in s.problems:
+                typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
+            cluster = address or os.environ.get("RAY_ADDRESS")
+            where = f"joining the Ray cluster at {cluster}" if cluster else "starting a local Ray on loopback"
+            typer.echo(f"{s.inputs} input(s): {s.skipped} already in {out}, {total} to analyse"
+                       + (f"; {where}" if total else ""), err=True)
+            state["bar"] = tqdm(total=total, unit="file", disable=(not progress or not total) or None,
+                                file=sys.stderr, leave=False)
+        bar = state["bar"]
+        for msg in s.error_messages[state["errors"]:]:
+            line = typer.style(f"error: {msg}", fg=typer.colors.RED)
+            typer.echo(line, err=True) if bar.disable else bar.write(line, file=sys.stderr)
+        state["errors"] = len(s.error_messages)
+        bar.update(done - bar.n)
+
+    try:
+        s = run_batch(inputs, out, recognizer_kwargs=recognizer_options(**options), workers=workers, address=address,
+                      every_seconds=every_seconds, files_per_part=files_per_part, on_progress=on_progress)
+    except EmorecError as e:
+        _fail(str(e))
+    except KeyboardInterrupt:
+        _fail(f"interrupted: the parts written are kept in {out}; rerun the same command to continue", 130)
+    finally:
+        if state["bar"] is not None:
+            state["bar"].close()
+    if s.files:
+        typer.echo(f"{s.files} file(s) analysed ({s.images} image(s), {s.frames} video frame(s)): {s.faces} face(s), "
+                   f"{s.no_face} image(s)/frame(s) without a face, {s.errors} error(s); {s.images_per_s:.1f} images/s "
+                   f"on {s.workers} worker(s) in {s.seconds:.1f} s (+{s.startup_s:.1f} s to start Ray); "
+                   f"{s.parts} part(s) written to {out}", err=True)
+    failed = s.errors + len(s.problems)
+    if failed:
+        typer.secho(f"{failed} failed", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
 
 
 def main():

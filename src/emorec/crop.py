@@ -1,19 +1,21 @@
-"""Face crops framed like FER2013's faces: a margin around the Haar box, square, grey.
+"""Face crops framed like FER2013's faces: a margin around the detector's box, square, grey; optionally
+turned upright from the eyes (:func:`aligned_crop`).
 
-A Haar box runs from the eyebrows to just under the mouth; FER2013's 48x48 faces show a little more
-(forehead and chin), so the box is widened by ``margin`` of its size on every side. The square is
+Each detector frames a face its own way (a Haar box runs from the eyebrows to just under the mouth, a
+YuNet box from the forehead to the chin), so each has its own ``margin``: the box is widened by that
+fraction of its size on every side. The square is
 cut from the image where it lies inside, and padded by repeating the border pixels where it does
 not (a face at the frame's edge). Resizing to the model's input is left to
 :func:`emorec.preprocess.preprocess` (the one preprocessing function), which the classifier applies.
 
-The default margin is measured by bench/bench_crop_margin.py (see its docstring).
+The default margin is measured by bench/bench_crop_geometry.py (see its docstring).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-MARGIN = 0.05  # bench_crop_margin.py: 0.0-0.1 are equally good (within noise), 0.15+ lose accuracy
+MARGIN = 0.05  # Haar's (bench/bench_crop_geometry.py); each detector has its own
 
 
 def square_box(box, margin: float = MARGIN) -> tuple[int, int, int, int]:
@@ -44,3 +46,24 @@ def crop_face(grey: np.ndarray, box, margin: float = MARGIN) -> np.ndarray:
 def crop_faces(grey: np.ndarray, boxes, margin: float = MARGIN) -> list[np.ndarray]:
     """Square grey crops of every box (sizes differ; the classifier resizes them)."""
     return [crop_face(grey, b, margin) for b in boxes]
+
+
+def eye_angle(landmarks) -> float:
+    """Degrees the face is tilted: the angle of the line from its right eye to its left eye (image x to the right)."""
+    (rx, ry), (lx, ly) = np.asarray(landmarks, np.float64)[:2]
+    return float(np.degrees(np.arctan2(ly - ry, lx - rx)))
+
+
+def aligned_crop(grey: np.ndarray, box, landmarks, margin: float = MARGIN) -> np.ndarray:
+    """The square crop of :func:`crop_face`, rotated about the box centre so the eyes lie level.
+
+    One ``warpAffine`` straight into the crop's pixels (border pixels repeat outside the image).
+    """
+    import cv2
+
+    x, y, s, _ = square_box(box, margin)
+    cx, cy = x + s / 2.0, y + s / 2.0
+    m = cv2.getRotationMatrix2D((cx, cy), eye_angle(landmarks), 1.0)
+    m[0, 2] -= x
+    m[1, 2] -= y
+    return cv2.warpAffine(grey, m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

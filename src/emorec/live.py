@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import VideoError
@@ -54,6 +54,7 @@ class LiveSummary:
     frames: int = 0
     seconds: float = 0.0
     quit_by_user: bool = False
+    warnings: list = field(default_factory=list)
 
     @property
     def fps(self) -> float:
@@ -66,14 +67,16 @@ def run_live(source="0", *, recognizer=None, window: bool = True, out=None, max_
 
     ``window``: show the OpenCV window (needs a GUI build and a display). ``out``: also write the
     annotated view (frame and panel) to this mp4. Raises :class:`VideoError` when the source cannot
-    be opened or has no frames, or when a window is wanted and none can be shown.
+    be opened or has no frames, when the output cannot be written, or when a window is wanted and none
+    can be shown. The loop is :func:`emorec.pipeline.run` with a tracker, like ``emorec video``.
     """
     import cv2
 
-    from .drawing import draw_live
+    from .pipeline import run
     from .recognizer import EmotionRecognizer
+    from .sources import VideoSource
     from .tracking import FaceTracker
-    from .video import open_video, parse_source, video_fps
+    from .writers import AnnotatedVideo
 
     if window:
         problem = gui_problem()
@@ -82,60 +85,36 @@ def run_live(source="0", *, recognizer=None, window: bool = True, out=None, max_
     if not window and out is None:
         raise ValueError("without a window, give an output file (out) to write the annotated view to")
     rec = recognizer or EmotionRecognizer()
-    src = parse_source(source)
-    cap = open_video(src)
-    writer = None
-    summary = LiveSummary()
-    try:
-        ok, frame = cap.read()
-        if not ok or frame is None:
-            raise VideoError(f"{'camera ' if isinstance(src, int) else ''}{src}: no frames could be read")
-        fps = video_fps(cap)
-        is_file = isinstance(src, str) and "://" not in src
-        tracker = FaceTracker(rec, detect_every=detect_every, smooth=smooth)
+    with VideoSource(source) as src:
         classes = rec.classes
+        view = AnnotatedVideo(Path(out) if out is not None else Path("unused.mp4"), src.fps, panel_classes=classes,
+                              panel_width=panel_width)
+        writers = [view] if out is not None else []
+        pace = {"t": time.perf_counter()}
+
+        def show(item, faces):
+            if not window:
+                return True
+            cv2.imshow(WINDOW, view.render(item, faces))
+            # a file plays at its own pace; a camera as fast as frames come
+            spent = time.perf_counter() - pace["t"]
+            wait = max(1, int(1000 / src.fps - 1000 * spent)) if src.is_file else 1
+            key = cv2.waitKey(wait) & 0xFF
+            pace["t"] = time.perf_counter()
+            if key in (ord("q"), ord("Q"), 27):
+                return False
+            return cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) >= 1  # closed with the mouse: stop
+
         if window:
             cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
-        t0 = time.perf_counter()
         try:
-            while ok:
-                t_frame = time.perf_counter()
-                view = draw_live(frame, tracker.update(frame), classes, panel_width)
-                if out is not None:
-                    if writer is None:
-                        Path(out).parent.mkdir(parents=True, exist_ok=True)
-                        size = (view.shape[1], view.shape[0])
-                        writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-                        if not writer.isOpened():
-                            raise VideoError(f"{out}: cannot write an mp4 video there")
-                    if (view.shape[1], view.shape[0]) != size:  # a stream that changes size
-                        view = cv2.resize(view, size)
-                    writer.write(view)
-                summary.frames += 1
-                if window:
-                    cv2.imshow(WINDOW, view)
-                    # a file plays at its own pace; a camera as fast as frames come
-                    wait = max(1, int(1000 / fps - 1000 * (time.perf_counter() - t_frame))) if is_file else 1
-                    key = cv2.waitKey(wait) & 0xFF
-                    if key in (ord("q"), ord("Q"), 27):
-                        summary.quit_by_user = True
-                        break
-                    if cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1:  # closed with the mouse
-                        summary.quit_by_user = True
-                        break
-                if max_frames and summary.frames >= max_frames:
-                    break
-                ok, frame = cap.read()
-        except KeyboardInterrupt:
-            summary.quit_by_user = True
-        summary.seconds = time.perf_counter() - t0
-    finally:
-        cap.release()
-        if writer is not None:
-            writer.release()
-        if window:
-            try:
-                cv2.destroyAllWindows()
-            except cv2.error:
-                pass
-    return summary
+            s = run(src, rec, writers, tracker=FaceTracker(rec, detect_every=detect_every, smooth=smooth),
+                    max_frames=max_frames, on_frame=show)
+        finally:
+            if window:
+                try:
+                    cv2.destroyAllWindows()
+                except cv2.error:
+                    pass
+    return LiveSummary(frames=s.frames, seconds=s.seconds, quit_by_user=s.stopped or s.interrupted,
+                       warnings=list(s.warnings))

@@ -56,3 +56,25 @@ def read_card(onnx_path: Path, num_outputs: int | None = None, input_size: int |
 def list_models() -> list[dict]:
     """Cards of the built-in models."""
     return [json.loads((MODELS_DIR / f"{m}.json").read_text()) for m in BUILTIN if (MODELS_DIR / f"{m}.json").exists()]
+
+
+def preprocess_contract(input_size: int = 48) -> dict:
+    """The ``preprocess`` section of a model card: everything between a detected face and the network's
+    input, so a model is fed at run time exactly as in training. :class:`emorec.EmotionRecognizer` reads
+    the crop geometry per detector from here (the detectors' own defaults apply where a card has none)."""
+    from .detectors import haar, yunet
+    from .preprocess import SCALING
+
+    return {
+        "input_size": int(input_size),
+        "channels": 1,
+        "color": "grey: cv2.cvtColor BGR2GRAY (BGRA2GRAY for 4 channels); 16-bit images >> 8",
+        "scaling": SCALING,
+        "interpolation": "cv2.INTER_AREA when shrinking a crop, cv2.INTER_LINEAR when enlarging it",
+        "crop": {
+            "shape": "square centred on the box, side max(w, h) * (1 + 2 * margin); pixels outside the image "
+                     "repeat its border; align: turned about the box centre so the eyes lie level",
+            "haar": {"margin": haar.MARGIN, "align": False},
+            "yunet": {"margin": yunet.MARGIN, "align": yunet.ALIGN},
+        },
+    }

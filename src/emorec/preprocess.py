@@ -13,10 +13,8 @@ import numpy as np
 SCALING = "x/255*2-1"  # recorded in every model card
 
 
-def to_grey_uint8(image: np.ndarray) -> np.ndarray:
-    """Any 2-D grey or 3-D BGR/BGRA image of uint8/uint16/float to a 2-D uint8 grey image."""
-    import cv2
-
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Any image of uint8/uint16/bool/float (0-1 or 0-255) to uint8, channels untouched; (H, W, 1) -> (H, W)."""
     img = np.asarray(image)
     if img.dtype == np.uint16:
         img = (img >> 8).astype(np.uint8)
@@ -29,12 +27,30 @@ def to_grey_uint8(image: np.ndarray) -> np.ndarray:
         img = np.clip(img, 0, 255).astype(np.uint8)
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[:, :, 0]
-    if img.ndim == 3 and img.shape[2] == 3:
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
-    elif img.ndim == 3 and img.shape[2] == 4:
-        img = cv2.cvtColor(img, cv2.COLOR_BGRA2GRAY)
-    if img.ndim != 2:
-        raise ValueError(f"expected a grey (H, W) or colour (H, W, 3|4) image, got shape {image.shape}")
+    if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] in (3, 4))):
+        raise ValueError(f"expected a grey (H, W) or colour (H, W, 3|4) image, got shape {np.shape(image)}")
+    return img
+
+
+def to_grey_uint8(image: np.ndarray) -> np.ndarray:
+    """Any 2-D grey or 3-D BGR/BGRA image of uint8/uint16/float to a 2-D uint8 grey image."""
+    import cv2
+
+    img = to_uint8(image)
+    if img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY if img.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
+    return img
+
+
+def to_bgr_uint8(image: np.ndarray) -> np.ndarray:
+    """Any grey, BGR or BGRA image of uint8/uint16/float to a 3-channel BGR uint8 image (no copy when it is one)."""
+    import cv2
+
+    img = to_uint8(image)
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    if img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
     return img
 
 
@@ -59,11 +75,20 @@ def preprocess(faces, size: int = 48) -> np.ndarray:
             return (faces.astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0))[:, None]
     out = np.empty((len(faces), 1, size, size), dtype=np.float32)
     for i, face in enumerate(faces):
-        grey = to_grey_uint8(face)
-        if grey.size == 0:
+        if np.size(face) == 0:
             raise ValueError(f"face {i} is empty (shape {np.shape(face)})")
-        if grey.shape != (size, size):
-            interp = cv2.INTER_AREA if min(grey.shape) >= size else cv2.INTER_LINEAR
-            grey = cv2.resize(grey, (size, size), interpolation=interp)
-        out[i, 0] = grey.astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0)
+        out[i, 0] = to_uint8_face(face, size).astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0)
     return out
+
+
+def to_uint8_face(face, size: int = 48) -> np.ndarray:
+    """One crop of any size, colour or grey, to the grey uint8 ``(size, size)`` face the network sees (before
+    scaling): area interpolation when shrinking, linear when enlarging. Training data read from image files
+    goes through this too."""
+    import cv2
+
+    grey = to_grey_uint8(face)
+    if grey.shape != (size, size):
+        interp = cv2.INTER_AREA if min(grey.shape) >= size else cv2.INTER_LINEAR
+        grey = cv2.resize(grey, (size, size), interpolation=interp)
+    return grey

@@ -2,26 +2,30 @@
 
 >>> from emorec import EmotionRecognizer
 >>> rec = EmotionRecognizer(model="fer2013")          # or "ferplus", or a path to an .onnx
+>>> rec = EmotionRecognizer(detector="yunet")         # the DNN face detector; "haar" (default) or an object
 >>> faces = rec.analyze("photo.jpg")                   # or a BGR / RGB / grey numpy image, or bytes
 >>> faces[0].box, faces[0].emotion, faces[0].scores    # (x, y, w, h), 'happy', {'angry': 0.01, ...}
 >>> [f.to_dict() for f in faces]                       # the JSON of `emorec detect --json`
 
-Pipeline: grey image (:func:`emorec.preprocess.to_grey_uint8`) -> Haar cascade on the equalised
-grey (:class:`emorec.detector.FaceDetector`, downscaling huge images) -> square crops with a margin
-(:mod:`emorec.crop`) -> ONE batch through :class:`emorec.classifier.EmotionClassifier`.
+Pipeline: a :class:`Frame` (uint8 image, grey made once) -> the detector (:mod:`emorec.detectors`:
+boxes, and landmarks where it gives them) -> square crops with the detector's margin, rotated upright
+from the eyes where alignment is on (:mod:`emorec.crop`) -> ONE batch through
+:class:`emorec.classifier.EmotionClassifier`. The crop geometry per detector comes from the model card's
+``preprocess`` section where it has one, else from the detector.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
 from . import crop as _crop
-from . import detector as _det
+from .detectors import Detections, get_detector
 from .errors import ImageError
 
 COLORS = ("bgr", "rgb", "grey", "gray")
@@ -30,12 +34,14 @@ COLORS = ("bgr", "rgb", "grey", "gray")
 @dataclass
 class Face:
     """One face: ``box`` (x, y, w, h) in pixels of the input image, top ``emotion``, ``scores``
-    (class -> probability, summing to 1). ``id`` is the track id in videos (None for photos)."""
+    (class -> probability, summing to 1). ``id`` is the track id in videos (None for photos);
+    ``detection`` the detector's confidence where it gives one (YuNet)."""
 
     box: tuple[int, int, int, int]
     emotion: str
     scores: dict[str, float]
     id: Optional[int] = field(default=None, compare=False)
+    detection: Optional[float] = field(default=None, compare=False)
 
     @property
     def confidence(self) -> float:
@@ -43,11 +49,14 @@ class Face:
         return self.scores[self.emotion]
 
     def to_dict(self) -> dict:
-        """``{"box": [x, y, w, h], "emotion": ..., "scores": {...}}`` (plus ``"id"`` when tracked)."""
+        """``{"box": [x, y, w, h], "emotion": ..., "scores": {...}}`` (plus ``"id"`` when tracked and
+        ``"detection"`` when the detector gives a confidence)."""
         d = {"box": [int(v) for v in self.box], "emotion": self.emotion,
              "scores": {k: float(v) for k, v in self.scores.items()}}
         if self.id is not None:
             d["id"] = int(self.id)
+        if self.detection is not None:
+            d["detection"] = round(float(self.detection), 4)
         return d
 
 
@@ -75,36 +84,77 @@ def as_image(image, color: str = "bgr") -> np.ndarray:
     return img
 
 
+class Frame:
+    """One image as every step needs it: ``image`` (uint8 grey or BGR), ``grey`` and ``bgr`` made once."""
+
+    def __init__(self, image, color: str = "bgr"):
+        from .preprocess import to_uint8
+
+        img = to_uint8(as_image(image, color))
+        if img.ndim == 3 and img.shape[2] == 4:
+            import cv2
+
+            img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+        self.image = img
+
+    @property
+    def shape(self):
+        return self.image.shape
+
+    @cached_property
+    def grey(self) -> np.ndarray:
+        from .preprocess import to_grey_uint8
+
+        return to_grey_uint8(self.image)
+
+    @cached_property
+    def bgr(self) -> np.ndarray:
+        from .preprocess import to_bgr_uint8
+
+        return to_bgr_uint8(self.image)
+
+    def as_(self, color: str) -> np.ndarray:
+        return self.grey if color == "grey" else self.bgr
+
+
 class EmotionRecognizer:
     """Find every face in an image and classify its emotion.
 
-    ``model``: "fer2013", "ferplus" or a path to an exported .onnx. ``flip_tta``: average each face's
-    probabilities with its mirror image. ``margin``: crop margin around the Haar box (fraction of its
-    size per side). ``scale_factor``, ``min_neighbors``, ``min_size``, ``max_side``, ``equalize``: Haar settings
-    (see :class:`emorec.detector.FaceDetector`). The model loads on first use and is shared by every
-    recognizer of the process; a recognizer can be used from several threads.
+    ``model``: "fer2013", "ferplus" or a path to an exported .onnx. ``detector``: "haar" (the default, the
+    seed's method), "yunet", or an object with ``detect(image)`` (see :mod:`emorec.detectors`);
+    ``detector_model``: the YuNet .onnx path (else found as :mod:`emorec.detectors.model_file` says);
+    further keyword arguments are the detector's own settings (``min_size``, ``scale_factor``,
+    ``min_neighbors``, ``score_threshold``, ...). ``margin`` / ``align``: crop geometry (default: the
+    model card's entry for this detector, else the detector's own). ``flip_tta``: average each face's
+    probabilities with its mirror image. The model loads on first use and is shared by every recognizer
+    of the process; a recognizer can be used from several threads.
     """
 
-    def __init__(self, model="fer2013", *, flip_tta: bool = False, runtime: str = "onnxruntime",
-                 margin: float = _crop.MARGIN, scale_factor: float = _det.SCALE_FACTOR,
-                 min_neighbors: int = _det.MIN_NEIGHBORS, min_size: float = _det.MIN_SIZE,
-                 max_side: int = _det.MAX_SIDE, equalize: str = _det.EQUALIZE):
-        from .model_card import resolve
+    def __init__(self, model="fer2013", *, detector="haar", detector_model=None, margin: Optional[float] = None,
+                 align: Optional[bool] = None, flip_tta: bool = False, runtime: str = "onnxruntime",
+                 threads: Optional[int] = None, **detector_options):
+        from .model_card import read_card, resolve
 
-        resolve(model)  # a bad model name fails here, cheaply; the weights load on first use
+        path = resolve(model)  # a bad model name fails here, cheaply; the weights load on first use
+        if detector_model is not None:
+            detector_options["model"] = detector_model
+        self.detector = get_detector(detector, **detector_options)
+        geometry = read_card(path).get("preprocess", {}).get("crop", {}).get(self.detector.name, {})
+        margin = geometry.get("margin", self.detector.margin) if margin is None else margin
         if margin < 0:
             raise ValueError(f"margin must be >= 0, got {margin}")
         self.model = model
         self.runtime = runtime
+        self.threads = threads
         self.flip_tta = flip_tta
         self.margin = float(margin)
-        self.detector = _det.FaceDetector(scale_factor=scale_factor, min_neighbors=min_neighbors,
-                                          min_size=min_size, max_side=max_side, equalize=equalize)
+        self.align = bool(geometry.get("align", self.detector.align) if align is None else align)
         self._classifier = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"EmotionRecognizer(model={self.model!r}, flip_tta={self.flip_tta}, margin={self.margin}, {self.detector})"
+        return (f"EmotionRecognizer(model={self.model!r}, detector={self.detector!r}, margin={self.margin}, "
+                f"align={self.align}, flip_tta={self.flip_tta})")
 
     @property
     def classifier(self):
@@ -114,7 +164,8 @@ class EmotionRecognizer:
                 if self._classifier is None:
                     from .classifier import EmotionClassifier
 
-                    self._classifier = EmotionClassifier(self.model, runtime=self.runtime, flip_tta=self.flip_tta)
+                    self._classifier = EmotionClassifier(self.model, runtime=self.runtime, flip_tta=self.flip_tta,
+                                                         threads=self.threads)
         return self._classifier
 
     @property
@@ -122,31 +173,40 @@ class EmotionRecognizer:
         return self.classifier.classes
 
     # ------------------------------------------------------------------ steps, for video and tracking
-    def grey(self, image, color: str = "bgr") -> np.ndarray:
-        """The 2-D uint8 grey image every step works on."""
-        from .preprocess import to_grey_uint8
+    def frame(self, image, color: str = "bgr") -> Frame:
+        """The :class:`Frame` every step works on (pass a Frame through unchanged)."""
+        return image if isinstance(image, Frame) else Frame(image, color)
 
-        return to_grey_uint8(as_image(image, color))
+    def detect(self, frame: Frame, roi=None, sizes=None) -> Detections:
+        """The detector's faces in ``frame`` (see :mod:`emorec.detectors`), largest first."""
+        frame = self.frame(frame)
+        return self.detector.detect(frame.as_(self.detector.color), roi, sizes)
 
-    def detect(self, grey: np.ndarray, roi=None, sizes=None) -> np.ndarray:
-        """Haar boxes ``(N, 4)`` (x, y, w, h) in pixels of ``grey`` (see :meth:`FaceDetector.detect`)."""
-        return self.detector.detect(grey, roi, sizes)
+    def crops(self, frame: Frame, found: Detections) -> list[np.ndarray]:
+        """The grey face crops the classifier sees: square, the detector's margin, upright when aligned."""
+        frame = self.frame(frame)
+        if self.align and found.landmarks is not None:
+            return [_crop.aligned_crop(frame.grey, b, lm, self.margin) for b, lm in zip(found.boxes, found.landmarks)]
+        return _crop.crop_faces(frame.grey, found.boxes, self.margin)
 
-    def classify(self, grey: np.ndarray, boxes, flip: bool | None = None) -> np.ndarray:
-        """Probabilities ``(N, C)`` of the faces at ``boxes``, in one batch."""
-        if len(boxes) == 0:
+    def classify(self, frame: Frame, found, flip: bool | None = None) -> np.ndarray:
+        """Probabilities ``(N, C)`` of the faces ``found`` (:class:`Detections` or boxes), in one batch."""
+        found = found if isinstance(found, Detections) else Detections(found)
+        if len(found) == 0:
             return np.zeros((0, len(self.classes)), np.float32)
-        return self.classifier.predict(_crop.crop_faces(grey, boxes, self.margin), flip=flip)
+        return self.classifier.predict(self.crops(frame, found), flip=flip)
 
-    def faces(self, boxes, probs, ids=None) -> list[Face]:
-        """:class:`Face` objects from boxes and probability rows."""
+    def faces(self, found, probs, ids=None) -> list[Face]:
+        """:class:`Face` objects from detections (or boxes) and probability rows."""
+        found = found if isinstance(found, Detections) else Detections(found)
         classes = self.classes
         out = []
-        for i, (b, p) in enumerate(zip(boxes, probs)):
+        for i, (b, p) in enumerate(zip(found.boxes, probs)):
             k = int(np.argmax(p))
             out.append(Face(box=tuple(int(v) for v in b), emotion=classes[k],
                             scores={c: float(v) for c, v in zip(classes, p)},
-                            id=None if ids is None else int(ids[i])))
+                            id=None if ids is None else int(ids[i]),
+                            detection=None if found.scores is None else float(found.scores[i])))
         return out
 
     # ------------------------------------------------------------------ the one call most people use
@@ -158,6 +218,6 @@ class EmotionRecognizer:
         recognizer's ``flip_tta`` for this call. Raises :class:`emorec.errors.ImageError` for an
         image it cannot use; an image without faces gives ``[]``.
         """
-        grey = self.grey(image, color)
-        boxes = self.detect(grey)
-        return self.faces(boxes, self.classify(grey, boxes, flip=flip))
+        frame = self.frame(image, color)
+        found = self.detect(frame)
+        return self.faces(found, self.classify(frame, found, flip=flip))

@@ -1,9 +1,9 @@
 """Following faces across video frames: stable ids, smoothed probabilities, and less detection.
 
-Every ``detect_every`` frames the Haar cascade searches the whole frame and its boxes are matched to
+Works with any detector (:mod:`emorec.detectors`). Every ``detect_every`` frames the detector searches the whole frame and its boxes are matched to
 the known tracks by overlap (IoU, greedy, best pairs first); unmatched boxes start new tracks. On the
 frames between, each track is looked for only in a small region around its last box, at scales close
-to its size (a Haar search of a few hundred pixels instead of the whole frame). A track not found
+to its size (a search of a few hundred pixels instead of the whole frame). A track not found
 keeps its last box for up to ``max_missed`` frames, then is dropped. Each track's probabilities are
 smoothed with an exponential moving average (``smooth`` = weight of the past).
 
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .detectors import Detections
 from .recognizer import EmotionRecognizer, Face
 
 # Full-frame detection every 10 frames, a local search around each face in between: 3.4x the frames per
@@ -55,6 +56,7 @@ def match(boxes_a, boxes_b, threshold: float) -> list[tuple[int, int]]:
 class Track:
     id: int
     box: np.ndarray  # float (4,)
+    landmarks: np.ndarray | None = None  # (5, 2) where the detector gives them
     probs: np.ndarray | None = None  # smoothed
     first_frame: int = 0
     last_seen: int = 0
@@ -90,53 +92,65 @@ class FaceTracker:
         self._next_id = 1
         self.full_detections = 0  # how many frames ran the full-frame detector
 
-    def _local(self, grey, track: Track):
-        """The face of ``track`` found near its last box, or None."""
+    @property
+    def tracks_started(self) -> int:
+        """How many faces (track ids) were started so far."""
+        return self._next_id - 1
+
+    def _local(self, frame, track: Track):
+        """The detection (box, landmarks) of ``track`` found near its last box, or None."""
         x, y, w, h = track.box
         s = max(w, h)
         roi = (int(x - self.search * s), int(y - self.search * s), int(w + 2 * self.search * s),
                int(h + 2 * self.search * s))
-        boxes = self.rec.detect(grey, roi=roi, sizes=(s / 1.3, s * 1.3))
-        if len(boxes) == 0:
+        found = self.rec.detect(frame, roi=roi, sizes=(s / 1.3, s * 1.3))
+        if len(found) == 0:
             return None
-        best = max(boxes, key=lambda b: iou(b, track.box))
-        if iou(best, track.box) <= 0.0:  # only a face that overlaps where this one was
+        k = max(range(len(found)), key=lambda i: iou(found.boxes[i], track.box))
+        if iou(found.boxes[k], track.box) <= 0.0:  # only a face that overlaps where this one was
             return None
-        return best
+        return found.boxes[k], None if found.landmarks is None else found.landmarks[k]
+
+    @staticmethod
+    def _move(track: Track, box, landmarks) -> None:
+        track.box = np.asarray(box, np.float64)
+        track.landmarks = landmarks
 
     def update(self, image, *, color: str = "bgr") -> list[Face]:
         """Process the next frame; returns its faces with track ids and smoothed scores."""
         self.frame_index += 1
         t = self.frame_index
-        grey = self.rec.grey(image, color)
+        frame = self.rec.frame(image, color)
         full = not self.tracks or t % self.detect_every == 0
         seen: set[int] = set()
         if full:
             self.full_detections += 1
-            boxes = self.rec.detect(grey)
-            pairs = match([tr.box for tr in self.tracks], boxes, self.iou_threshold)
+            found = self.rec.detect(frame)
+            pairs = match([tr.box for tr in self.tracks], found.boxes, self.iou_threshold)
+            lms = found.landmarks if found.landmarks is not None else [None] * len(found)
             for i, j in pairs:
-                self.tracks[i].box = boxes[j].astype(np.float64)
+                self._move(self.tracks[i], found.boxes[j], lms[j])
                 seen.add(self.tracks[i].id)
             matched = {j for _, j in pairs}
-            for j, b in enumerate(boxes):
+            for j, b in enumerate(found.boxes):
                 if j not in matched:
-                    tr = Track(self._next_id, b.astype(np.float64), first_frame=t, last_seen=t)
+                    tr = Track(self._next_id, b.astype(np.float64), lms[j], first_frame=t, last_seen=t)
                     self._next_id += 1
                     self.tracks.append(tr)
                     seen.add(tr.id)
             # a track the full detector missed may still be found by a local search
             for tr in self.tracks:
                 if tr.id not in seen:
-                    b = self._local(grey, tr)
-                    if b is not None and all(iou(b, o.box) < self.iou_threshold for o in self.tracks if o.id in seen):
-                        tr.box = b.astype(np.float64)
+                    hit = self._local(frame, tr)
+                    if hit is not None and all(iou(hit[0], o.box) < self.iou_threshold
+                                               for o in self.tracks if o.id in seen):
+                        self._move(tr, *hit)
                         seen.add(tr.id)
         else:
             for tr in self.tracks:
-                b = self._local(grey, tr)
-                if b is not None:
-                    tr.box = b.astype(np.float64)
+                hit = self._local(frame, tr)
+                if hit is not None:
+                    self._move(tr, *hit)
                     seen.add(tr.id)
         for tr in self.tracks:
             if tr.id in seen:
@@ -148,7 +162,8 @@ class FaceTracker:
 
         live = [tr for tr in self.tracks if tr.missed == 0]
         if live:
-            probs = self.rec.classify(grey, [np.rint(tr.box).astype(int) for tr in live])
+            lm = None if any(tr.landmarks is None for tr in live) else [tr.landmarks for tr in live]
+            probs = self.rec.classify(frame, Detections([np.rint(tr.box) for tr in live], landmarks=lm))
             for tr, p in zip(live, probs):
                 tr.probs = p if tr.probs is None else self.smooth * tr.probs + (1.0 - self.smooth) * p
         shown = [tr for tr in self.tracks if tr.probs is not None and tr.missed <= self.hold]

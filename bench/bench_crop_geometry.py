@@ -1,0 +1,101 @@
+"""The crop geometry of each detector — margin around its box, and alignment from landmarks — measured
+by the accuracy it gives on real labelled faces.
+
+Faces: FER2013 rows of the validation part carved from Training (10%, stratified, seed 0: the split
+`emorec train` selects on; never PublicTest), upscaled x3 (144 px) into a 320x320 frame whose
+surroundings repeat the image's border, optionally turned by an angle. Each detector (default settings)
+finds the face; the crop with margin m (and, for YuNet, alignment on or off) is classified by the shipped
+model. Accuracy is over the faces every setting of that detector found (the same faces for each row).
+Note: the shipped models were trained on all of Training, these rows included, so the absolute accuracies
+are high; the comparison between rows is what counts. Skips without the FER2013 file.
+
+    python bench/bench_crop_geometry.py [--n 600] [--model fer2013]
+
+Measured here (2 CPU cores; 2026-11-25):
+RESULTS
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+import photo_scenes as ps  # noqa: E402
+
+DEFAULT_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013" / "fer2013.csv.gz"
+MARGINS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3)
+ANGLES = (0, 15, 25)
+
+
+def load_val(csv: Path, n: int, seed: int = 0):
+    from emorec.data import load_dataset
+
+    _, val = load_dataset(csv, labels="fer2013").split("Training").stratified_split(0.1, seed=0)
+    idx = np.random.default_rng(seed).choice(len(val), size=min(n, len(val)), replace=False)
+    return val.images[idx], val.labels[idx]
+
+
+def fer_frame(face48: np.ndarray, rng, angle: float = 0.0, scale: int = 3, frame: int = 320):
+    """A BGR frame with the upscaled face at a random place, turned by ``angle``; and the face's square."""
+    import cv2
+
+    s = 48 * scale
+    big = cv2.resize(face48, (s, s), interpolation=cv2.INTER_CUBIC)
+    x, y = (int(v) for v in rng.integers(0, frame - s, 2))
+    img = cv2.copyMakeBorder(big, y, frame - s - y, x, frame - s - x, cv2.BORDER_REPLICATE)
+    if angle:
+        m = cv2.getRotationMatrix2D((x + s / 2, y + s / 2), angle, 1.0)
+        img = cv2.warpAffine(img, m, (frame, frame), borderMode=cv2.BORDER_REPLICATE)
+    img = np.clip(img.astype(np.float32) + rng.normal(0, 3, img.shape), 0, 255).astype(np.uint8)
+    return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR), (x, y, s, s)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=600)
+    ap.add_argument("--model", default="fer2013")
+    ap.add_argument("--csv", type=Path, default=DEFAULT_CSV)
+    a = ap.parse_args()
+    if not a.csv.exists():
+        print(f"skipped: FER2013 not found at {a.csv}")
+        return
+    if ps.YUNET.is_file():
+        os.environ.setdefault("EMOREC_YUNET", str(ps.YUNET))
+    from emorec.recognizer import EmotionRecognizer
+
+    faces, labels = load_val(a.csv, a.n)
+    for det in ("haar", "yunet"):
+        for angle in ANGLES if det == "yunet" else (0,):
+            rng = np.random.default_rng(3)
+            base = EmotionRecognizer(a.model, detector=det)
+            kept, frames, found = [], [], []
+            for i, f in enumerate(faces):
+                sign = 1 if i % 2 else -1
+                img, sq = fer_frame(f, rng, angle * sign)
+                fr = base.frame(img)
+                hits = base.detect(fr)
+                good = [k for k, (x, y, w, h) in enumerate(hits.boxes)
+                        if sq[0] <= x + w / 2 <= sq[0] + sq[2] and sq[1] <= y + h / 2 <= sq[1] + sq[3]]
+                if good:
+                    kept.append(i)
+                    frames.append(fr)
+                    found.append(hits.take([good[0]]))
+            y = labels[kept]
+            print(f"{det}, faces turned by +-{angle} deg: {len(kept)} of {len(faces)} found")
+            for align in ((False, True) if det == "yunet" else (False,)):
+                accs = []
+                for m in MARGINS:
+                    rec = EmotionRecognizer(a.model, detector=base.detector, margin=m, align=align)
+                    p = np.concatenate([rec.classify(fr, d) for fr, d in zip(frames, found)])
+                    accs.append((p.argmax(1) == y).mean())
+                print(f"  align {str(align):5}  " + "  ".join(f"m={m:.2f}: {acc:.3f}" for m, acc in zip(MARGINS, accs)),
+                      flush=True)
+
+
+if __name__ == "__main__":
+    main()

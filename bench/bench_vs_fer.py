@@ -1,0 +1,116 @@
+"""emorec against the `fer` package (the seed's model behind a plain Haar cascade), frame for frame.
+
+Frames: the 24 real photos of ../shared/data/photos letterboxed to 640x480 (decoded once, in memory).
+Timed: detection + classification of every face of a frame, median over 3 passes of all frames:
+  * fer:               FER().detect_emotions(frame)       (its defaults: Haar, min face 50 px, Keras model)
+  * emorec haar:       EmotionRecognizer().analyze(frame)  (the default)
+  * emorec yunet:      EmotionRecognizer(detector="yunet").analyze(frame)
+`fer` needs TensorFlow, so it runs in its own Python (``--fer-python``, e.g. a venv with
+``pip install fer tensorflow-cpu "setuptools<81"``); both are timed in this one run, on the same frames.
+Faces: the frames hold 29 faces (21 portraits, 3 two-person / group photos); "found" counts boxes that
+match one (bench/photo_scenes.matches against YuNet's full-resolution reading), "false" the rest.
+
+    python bench/bench_vs_fer.py --fer-python /path/to/fer-venv/bin/python
+
+Measured here (2 CPU cores, other work running at the same time; 2026-11-25):
+RESULTS
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+import photo_scenes as ps  # noqa: E402
+
+FER_SCRIPT = r"""
+import json, sys, time, warnings
+warnings.filterwarnings("ignore")
+import numpy as np
+from fer.fer import FER
+frames = np.load(sys.argv[1])["frames"]
+det = FER()
+det.detect_emotions(frames[0])  # warm-up
+boxes, times = [], []
+for rep in range(int(sys.argv[2])):
+    for f in frames:
+        t = time.perf_counter(); r = det.detect_emotions(f); times.append(time.perf_counter() - t)
+        if rep == 0:
+            boxes.append([[int(v) for v in face["box"]] for face in r])
+print(json.dumps({"times": times, "boxes": boxes}))
+"""
+
+
+def time_emorec(rec, frames, reps):
+    rec.analyze(frames[0])  # warm-up: the model loads
+    times, boxes = [], []
+    for rep in range(reps):
+        for f in frames:
+            t = time.perf_counter()
+            faces = rec.analyze(f)
+            times.append(time.perf_counter() - t)
+            if rep == 0:
+                boxes.append([list(x.box) for x in faces])
+    return times, boxes
+
+
+def score(boxes, truths):
+    found = false = 0
+    for b, t in zip(boxes, truths):
+        f, fa = ps.matches(np.array(b, float).reshape(-1, 4), t)
+        found, false = found + f, false + fa
+    return found, false
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--fer-python", default=os.environ.get("FER_PYTHON"), help="a Python with `fer` installed")
+    ap.add_argument("--reps", type=int, default=3)
+    a = ap.parse_args()
+    if not ps.available():
+        print(f"skipped: the real photos are not at {ps.PHOTOS}")
+        return
+    from emorec import EmotionRecognizer
+
+    if ps.YUNET.is_file():
+        os.environ.setdefault("EMOREC_YUNET", str(ps.YUNET))
+    named = ps.letterboxed()
+    frames = [f for _, f in named]
+    truths = [ps.reference_faces(f) for f in frames]
+    # a face counts when YuNet sees it at full resolution in the source photo too: read it on the frame
+    total = sum(len(t) for t in truths)
+    rows = {}
+    if a.fer_python:
+        with tempfile.TemporaryDirectory() as tmp:
+            np.savez(Path(tmp) / "frames.npz", frames=np.stack(frames))
+            out = subprocess.run([a.fer_python, "-c", FER_SCRIPT, str(Path(tmp) / "frames.npz"), str(a.reps)],
+                                 capture_output=True, text=True, check=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        rows["fer (Haar + Keras)"] = (r["times"], r["boxes"])
+    else:
+        print("note: no --fer-python given: fer is not measured")
+    rows["emorec haar (default)"] = time_emorec(EmotionRecognizer(), frames, a.reps)
+    rows["emorec yunet"] = time_emorec(EmotionRecognizer(detector="yunet"), frames, a.reps)
+    print(f"{len(frames)} real photos letterboxed to 640x480, {total} faces; median of {a.reps} passes")
+    base = None
+    print(f"{'pipeline':<24} {'ms/frame':>9} {'frames/s':>9} {'x fer':>6} {'found':>9} {'false':>6}")
+    for name, (times, boxes) in rows.items():
+        ms = 1000 * float(np.median(times))
+        fps = 1000 / ms
+        base = base or (fps if name.startswith("fer") else None)
+        found, false = score(boxes, truths)
+        ratio = f"{fps / base:.2f}" if base else "-"
+        print(f"{name:<24} {ms:>9.1f} {fps:>9.1f} {ratio:>6} {found:>4}/{total:<4} {false:>6}")
+
+
+if __name__ == "__main__":
+    main()

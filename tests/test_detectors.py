@@ -1,0 +1,332 @@
+"""The detector interface: Haar and YuNet on real photos, any object as a detector, finding the YuNet
+model file (path, environment, cache, a checked download) and every way that can fail, alignment,
+tracking with either detector, and bounded memory on long streams.
+
+Real photos and the YuNet file come from ../shared (not on a new user's machine): those tests skip
+with the reason when it is absent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from emorec.cli import app
+from emorec.crop import aligned_crop, eye_angle
+from emorec.detectors import Detections, available, get_detector
+from emorec.detectors import model_file as mf
+from emorec.errors import ModelError
+from emorec.recognizer import EmotionRecognizer
+from emorec.samples import sample_path
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+PHOTOS = SHARED / "data" / "photos"
+YUNET = SHARED / "models" / "yunet" / mf.YUNET_FILE
+needs_photos = pytest.mark.skipif(not PHOTOS.is_dir(), reason=f"real photos not present at {PHOTOS}")
+needs_yunet = pytest.mark.skipif(not YUNET.is_file(), reason=f"YuNet model file not present at {YUNET}")
+PORTRAITS = ["obama-480p.jpg", "biden.jpg", "alex-lacamoire.png", "train_rose_leslie_img1.jpg",
+             "test_johnsnow_test1.jpg", "train_kit_harington_john1.jpeg", "obama_small.jpg"]
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """No test reads or writes the user's real cache, or reaches the network."""
+    monkeypatch.setenv(mf.ENV_CACHE, str(tmp_path / "cache"))
+    monkeypatch.delenv(mf.ENV_PATH, raising=False)
+    monkeypatch.setenv(mf.ENV_URL, (tmp_path / "nothing-here.onnx").as_uri())
+
+
+def photo(name):
+    return cv2.imread(str(PHOTOS / name))
+
+
+def centre_in(box, ref) -> bool:
+    x, y, w, h = box
+    rx, ry, rw, rh = ref
+    return rx <= x + w / 2 <= rx + rw and ry <= y + h / 2 <= ry + rh
+
+
+# ---------------------------------------------------------------- the interface, both detectors on real photos
+def test_registry_lists_both_and_refuses_unknown_names():
+    assert available()[:2] == ["haar", "yunet"]
+    with pytest.raises(ModelError, match="unknown detector 'retina'.*haar, yunet"):
+        get_detector("retina")
+    r = CliRunner().invoke(app, ["detect", str(sample_path()), "--detector", "retina", "--no-save"])
+    assert r.exit_code == 2 and "unknown detector 'retina'" in r.stderr and "Traceback" not in r.output
+
+
+@needs_photos
+@needs_yunet
+@pytest.mark.parametrize("name", ["haar", "yunet"])
+def test_both_detectors_find_every_face_of_real_photos(name):
+    det = get_detector(name, **({"model": YUNET} if name == "yunet" else {}))
+    for p in PORTRAITS:
+        img = photo(p)
+        found = det.detect(img)
+        assert len(found) == 1, (name, p, found.boxes)
+        assert found.boxes.dtype == np.int32 and found.boxes.shape == (1, 4)
+        # colour or grey in, the same faces out
+        grey = det.detect(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY))
+        assert len(grey) == 1 and np.abs(grey.boxes - found.boxes).max() <= 0.1 * found.boxes[0, 2] + 2
+    two = det.detect(photo("two_people.jpg"))
+    assert len(two) == 2
+    assert two.boxes[0, 2] * two.boxes[0, 3] >= two.boxes[1, 2] * two.boxes[1, 3]  # largest first
+
+
+@needs_photos
+@needs_yunet
+def test_yunet_gives_scores_and_five_landmarks_inside_the_face():
+    det = get_detector("yunet", model=YUNET)
+    found = det.detect(photo("obama-480p.jpg"))
+    assert found.scores is not None and 0.7 <= found.scores[0] <= 1.0
+    assert found.landmarks.shape == (1, 5, 2)
+    for point in found.landmarks[0]:
+        assert centre_in((point[0], point[1], 0, 0), found.boxes[0])
+    (right_eye, left_eye) = found.landmarks[0, :2]
+    assert right_eye[0] < left_eye[0]  # the person's right eye is on the image's left
+
+
+@needs_photos
+@needs_yunet
+def test_small_faces_in_a_big_photo_are_found_by_both_defaults():
+    """Six faces of ~100 px in a 4000x3000 photo: the minimum face size is in pixels of the original."""
+    big = np.full((3000, 4000, 3), 90, np.uint8)
+    src = photo("obama-480p.jpg")
+    (x, y, w, h), = get_detector("yunet", model=YUNET).detect(src).boxes
+    patch = src[max(0, y - h // 2): y + 2 * h, max(0, x - w // 2): x + w + w // 2]
+    z = 100 / h
+    patch = cv2.resize(patch, None, fx=z, fy=z, interpolation=cv2.INTER_AREA)
+    spots = [(300 + 1200 * i, 500 + 1500 * j) for i in range(3) for j in range(2)]
+    for sx, sy in spots:
+        big[sy:sy + patch.shape[0], sx:sx + patch.shape[1]] = patch
+    for name in ("haar", "yunet"):
+        rec = EmotionRecognizer(detector=name, **({"detector_model": YUNET} if name == "yunet" else {}))
+        faces = rec.analyze(big)
+        hit = {k for k, (sx, sy) in enumerate(spots) for f in faces
+               if centre_in(f.box, (sx, sy, patch.shape[1], patch.shape[0]))}
+        assert len(hit) == 6, (name, [f.box for f in faces])
+
+
+def test_any_object_with_detect_is_a_detector():
+    class Fixed:
+        name = "fixed"
+
+        def __init__(self):
+            self.calls = 0
+
+        def detect(self, image):
+            self.calls += 1
+            return np.array([[10, 20, 60, 60], [100, 40, 80, 80]])
+
+    obj = Fixed()
+    rec = EmotionRecognizer(detector=obj)
+    faces = rec.analyze(np.full((200, 300, 3), 128, np.uint8))
+    assert obj.calls == 1
+    assert [f.box for f in faces] == [(100, 40, 80, 80), (10, 20, 60, 60)]  # largest first
+    assert rec.detector.name == "fixed"
+    with pytest.raises(TypeError, match="detect"):
+        EmotionRecognizer(detector=42)
+
+
+def test_roi_and_sizes_narrow_the_search_for_any_detector():
+    class Grid:
+        def detect(self, image):
+            return Detections([[0, 0, 30, 30], [50, 50, 60, 60]])
+
+    det = get_detector(Grid())
+    got = det.detect(np.zeros((200, 200), np.uint8), roi=(40, 40, 100, 100))
+    assert got.boxes.tolist() == [[90, 90, 60, 60], [40, 40, 30, 30]]  # full-image pixels, largest first
+    got = det.detect(np.zeros((200, 200), np.uint8), sizes=(50, 70))
+    assert got.boxes.tolist() == [[50, 50, 60, 60]]
+
+
+# ---------------------------------------------------------------- finding the YuNet file
+@needs_yunet
+def test_model_found_by_path_then_environment_then_cache(tmp_path, monkeypatch):
+    given = tmp_path / "given.onnx"
+    given.write_bytes(YUNET.read_bytes())
+    env = tmp_path / "env.onnx"
+    env.write_bytes(YUNET.read_bytes())
+    cached = mf.cache_dir() / mf.YUNET_FILE
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(YUNET.read_bytes())
+    monkeypatch.setenv(mf.ENV_PATH, str(env))
+    assert mf.resolve_yunet(given) == given
+    assert mf.resolve_yunet() == env
+    monkeypatch.delenv(mf.ENV_PATH)
+    assert mf.resolve_yunet() == cached
+    assert get_detector("yunet").model == cached
+
+
+@needs_yunet
+@pytest.mark.parametrize("how", ["file", "http"])
+def test_one_time_download_is_checked_and_cached(how, tmp_path, monkeypatch):
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / mf.YUNET_FILE).write_bytes(YUNET.read_bytes())
+    if how == "file":
+        monkeypatch.setenv(mf.ENV_URL, (served / mf.YUNET_FILE).as_uri())
+        path = mf.resolve_yunet()
+    else:
+        handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(served), **k)  # noqa: E731
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            monkeypatch.setenv(mf.ENV_URL, f"http://127.0.0.1:{server.server_port}/{mf.YUNET_FILE}")
+            path = mf.resolve_yunet()
+        finally:
+            server.shutdown()
+    assert path == mf.cache_dir() / mf.YUNET_FILE
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == mf.YUNET_SHA256
+    assert [p.name for p in path.parent.iterdir()] == [mf.YUNET_FILE]  # nothing half-written beside it
+    (served / mf.YUNET_FILE).unlink()  # now cached: no second download is needed
+    assert mf.resolve_yunet() == path
+
+
+def test_a_download_with_the_wrong_sha256_is_refused_and_nothing_kept(tmp_path, monkeypatch):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not the model" * 100)
+    monkeypatch.setenv(mf.ENV_URL, bad.as_uri())
+    with pytest.raises(ModelError, match="sha256") as e:
+        mf.resolve_yunet()
+    assert "--detector-model" in str(e.value) and mf.ENV_PATH in str(e.value) and "--detector haar" in str(e.value)
+    assert not mf.cache_dir().exists() or list(mf.cache_dir().iterdir()) == []
+
+
+def test_no_model_anywhere_says_every_option(tmp_path):
+    with pytest.raises(ModelError) as e:
+        mf.resolve_yunet()
+    msg = str(e.value)
+    for part in ("could not download", "--detector-model", mf.ENV_PATH, str(mf.cache_dir() / mf.YUNET_FILE),
+                 mf.YUNET_URL, mf.YUNET_SHA256, "--detector haar"):
+        assert part in msg, part
+    r = CliRunner().invoke(app, ["detect", str(sample_path()), "--detector", "yunet", "--no-save"])
+    assert r.exit_code == 2 and "--detector-model" in r.stderr and "Traceback" not in r.output
+
+
+def test_missing_empty_corrupt_and_wrong_model_files_are_named(tmp_path, monkeypatch):
+    with pytest.raises(ModelError, match="nope.onnx: no such YuNet model file"):
+        get_detector("yunet", model=tmp_path / "nope.onnx")
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    with pytest.raises(ModelError, match="empty.onnx: empty file"):
+        get_detector("yunet", model=tmp_path / "empty.onnx")
+    (tmp_path / "junk.onnx").write_bytes(b"\x08\x07garbage" * 500)
+    with pytest.raises(ModelError, match="junk.onnx: OpenCV cannot load this file as the YuNet face detector"):
+        get_detector("yunet", model=tmp_path / "junk.onnx")
+    monkeypatch.setenv(mf.ENV_PATH, str(tmp_path / "gone.onnx"))
+    with pytest.raises(ModelError, match=r"gone.onnx.*\$EMOREC_YUNET"):
+        get_detector("yunet")
+    monkeypatch.delenv(mf.ENV_PATH)
+    cached = mf.cache_dir() / mf.YUNET_FILE  # a damaged cached copy is not used, and is named
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"truncated")
+    with pytest.raises(ModelError, match="cached .* is damaged"):
+        mf.resolve_yunet()
+
+
+# ---------------------------------------------------------------- alignment
+@needs_photos
+@needs_yunet
+def test_alignment_turns_a_tilted_face_upright():
+    """A real face turned by 20 degrees: the aligned crop matches the upright face, the plain crop does not."""
+    img = photo("obama-480p.jpg")
+    det = get_detector("yunet", model=YUNET)
+    found = det.detect(img)
+    box, lm = found.boxes[0], found.landmarks[0]
+    grey = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    upright = aligned_crop(grey, box, lm, 0.0)
+    cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+    m = cv2.getRotationMatrix2D((float(cx), float(cy)), 20, 1.0)
+    t_grey = cv2.warpAffine(grey, m, (grey.shape[1], grey.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+    t_lm = np.hstack([lm, np.ones((5, 1))]) @ m.T  # the same landmarks, turned with the face
+    assert abs(eye_angle(t_lm) - eye_angle(lm) + 20) < 1
+    straightened = aligned_crop(t_grey, box, t_lm, 0.0)
+    from emorec.crop import crop_face
+
+    plain = crop_face(t_grey, box, 0.0)
+
+    def similarity(a, b):
+        a = cv2.resize(a, (48, 48), interpolation=cv2.INTER_AREA).astype(np.float64).ravel()
+        b = cv2.resize(b, (48, 48), interpolation=cv2.INTER_AREA).astype(np.float64).ravel()
+        return np.corrcoef(a, b)[0, 1]
+
+    assert similarity(straightened, upright) > 0.95
+    assert similarity(straightened, upright) > similarity(plain, upright) + 0.05
+    rec = EmotionRecognizer(detector="yunet", detector_model=YUNET, align=True)
+    assert rec.align and len(rec.analyze(img)) == 1
+
+
+# ---------------------------------------------------------------- tracking with either detector, bounded memory
+@needs_photos
+@needs_yunet
+@pytest.mark.parametrize("name", ["haar", "yunet"])
+def test_tracking_keeps_ids_with_either_detector(name):
+    from emorec.tracking import FaceTracker
+
+    src = cv2.resize(photo("two_people.jpg"), (640, 376), interpolation=cv2.INTER_AREA)
+    rec = EmotionRecognizer(detector=name, **({"detector_model": YUNET} if name == "yunet" else {}))
+    tracker = FaceTracker(rec, detect_every=5)
+    ids = []
+    for t in range(30):  # the picture pans 2 px a frame
+        frame = np.zeros((420, 720, 3), np.uint8)
+        frame[20:396, 2 * t: 2 * t + 640] = src
+        faces = tracker.update(frame)
+        ids.append(sorted(f.id for f in faces))
+    assert all(i == [1, 2] for i in ids), ids
+    assert tracker.full_detections == 6
+
+
+def test_timeline_memory_stays_bounded_on_a_long_stream(tmp_path):
+    import tracemalloc
+
+    from emorec.recognizer import Face
+    from emorec.sources import FrameItem
+    from emorec.writers import Timeline
+
+    classes = ["a", "b", "c"]
+    tl = Timeline(tmp_path / "t.png", classes, max_points=200, max_tracks=8)
+
+    def feed(start, n):
+        for i in range(start, start + n):
+            faces = [Face((0, 0, 10, 10), "a", {"a": 0.5, "b": 0.3, "c": 0.2}, id=k) for k in (1, 2, i // 500 + 3)]
+            tl.write(FrameItem("stream", index=i, time=i / 30), faces)
+
+    feed(0, 2000)
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    feed(2000, 20000)  # ten times the frames, and 40 more faces coming and going
+    grown = sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(before, "filename"))
+    tracemalloc.stop()
+    assert all(len(p) <= 200 for p in tl.points.values()) and len(tl.points) <= 8
+    assert grown < 200_000, grown
+    assert tl.points[1][-1][0] == pytest.approx(21999 / 30, rel=0.05)  # the end of the stream is still there
+    tl.close()
+    assert cv2.imread(str(tmp_path / "t.png")) is not None
+
+
+def test_crop_geometry_comes_from_the_model_card(tmp_path):
+    """The card's preprocess section says margin and alignment per detector; the recogniser follows it."""
+    import json
+    import shutil
+
+    from emorec.model_card import MODELS_DIR
+
+    card = json.loads((MODELS_DIR / "fer2013.json").read_text())
+    assert card["preprocess"]["input_size"] == 48 and card["preprocess"]["channels"] == 1
+    assert set(card["preprocess"]["crop"]) >= {"haar", "yunet"}
+    assert EmotionRecognizer().margin == card["preprocess"]["crop"]["haar"]["margin"]
+    card["preprocess"]["crop"]["haar"] = {"margin": 0.3, "align": False}
+    shutil.copy(MODELS_DIR / "fer2013.onnx", tmp_path / "m.onnx")
+    (tmp_path / "m.json").write_text(json.dumps(card))
+    rec = EmotionRecognizer(tmp_path / "m.onnx")
+    assert rec.margin == 0.3
+    crop = rec.crops(rec.frame(np.zeros((400, 400), np.uint8)), Detections([[100, 100, 100, 100]]))[0]
+    assert crop.shape == (160, 160)  # 100 px box + 30% per side
+    assert EmotionRecognizer(tmp_path / "m.onnx", margin=0.0).margin == 0.0  # an explicit value wins
