@@ -1,34 +1,54 @@
-"""HTTP server throughput, latency and memory: POST /v1/analyze with a 640x480 one-face JPEG.
+"""HTTP server under load and under a slow-loris attack: POST /v1/analyze with a real 640x480 photo.
 
-Starts a real server (``python -m emorec serve``, default options: 2 analysis threads) in a
-subprocess on 127.0.0.1 and a free port; all traffic stays on loopback. Clients are threads, each
-with its own keep-alive connection (http.client), sending the same multipart upload back to back.
-For 1, 8 and 32 concurrent clients: requests/s, p50/p99 latency, errors (any answer but a 200
-with exactly one face counts as an error). Then memory: the server's RSS (/proc/PID/status) after
-100 requests and after 10,000 (the requests of the throughput runs count), sampled on the way.
+Starts a real server (``python -m emorec serve``, default options) in a subprocess on 127.0.0.1 and a
+free port; all traffic stays on loopback. Clients are threads, each with its own keep-alive connection
+(http.client), sending the same multipart upload back to back. For 1, 8 and 32 concurrent clients:
+requests/s, p50/p99 latency, errors (any answer but a 200 with a face), the server's RSS
+after the level and its peak (VmHWM). Then the attack: 20 connections that each send
+``POST /v1/analyze HTTP/1.1\\r\\nHost: x\\r\\n`` and stop, kept at 20 (a closed one is reopened, as a
+real attacker does) while 8 clients work: are the real requests still answered, and how long does a
+stalled connection stay open? Last, 48 clients send a 4 MB upload each, all at once (the photo with a
+4 MB trailer after its end, which decoders ignore): the answers, and the server's peak RSS growth.
 
-    python bench/bench_server.py [--requests 200 400 800] [--total 10000] [--max-seconds 2400] [--out results.json]
+    python bench/bench_server.py [--photo PATH] [--requests 100 200 320] [--attack-seconds 20] [--out results.json]
+    git archive HEAD src | tar -x -C /tmp/head      # the same run against another version of the server:
+    python bench/bench_server.py --baseline-src /tmp/head/src --out bench/bench_server_results.json
 
-The image: the bundled sample scaled to 480x480 and padded to 640x480 (one face).
+The image: ``test_obama1.jpg`` from ``../shared/data/photos`` (a real photograph, 1480x832, one face)
+scaled and letterboxed to 640x480, JPEG quality 90 (43 KiB). The bench stops with a message without it.
 
-Measured 2026-11-25 with ``python bench/bench_server.py --max-seconds 900 --out bench/bench_server_results.json``
-on the 2-CPU development machine, otherwise idle (server, clients and the Haar cascade share the 2 CPUs; on this
-real photo rec.analyze alone takes 88 ms, measured in-process, of the 91 ms p50 at 1 client). Server: 2 analysis threads.
+Measured 2026-11-25 with ``python bench/bench_server.py --baseline-src /tmp/head/src --out
+bench/bench_server_results.json`` on the 2-CPU development machine while four other agents were running
+their own work on the same 2 CPUs: absolute speeds are lower and noisier than on an idle machine (the
+last idle run of the old server gave 10.8 / 11.2 / 11.3 req/s on another image); compare the two servers
+within this one run. Server: default options, 2 analysis threads.
 
-    clients requests errors   req/s  p50 ms  p99 ms
-          1      200      0    10.8    90.9   115.5
-          8      400      0    11.2   703.6   871.1
-         32      800      0    11.3  2832.3  3018.6
+    this working tree (new server)            clients requests errors req/s  p50 ms  p99 ms  RSS MiB
+                                                    1      100      0   4.8     184     525    140.1
+                                                    8      200      0   6.7    1120    2101    141.1
+                                                   32      320      0   7.6    3983    5275    142.9
+                              + 20 stalled          8      172      0   8.3     932    1253    142.9
+    stalled connections: each closed by the server after 5.0 s (its header deadline; median and max), with a
+    408; 100 opened in 20 s to keep 20 stalled. 48 uploads of 4.0 MB at once: 32 answered 200, 16 got 503 busy
+    at once (before their body was read; 4.9 s in all); server peak RSS +142 MiB (32 uploads held once).
 
-    server RSS: 169.2 MiB after 100 requests (warm-up), 174.0 after 1,000, 174.1 after 2,000, 2,500, 5,000,
-    7,500 and 10,000: +4.9 MiB from 100 to 10,000, all of it before request 1,000 (allocator and caches
-    settling), +0.1 MiB from 1,000 to 10,000. 0 errors in all 10,000 requests.
+    HEAD before this change (old server)      clients requests errors req/s  p50 ms  p99 ms  RSS MiB
+                                                    1      100      0   4.2     220     382    165.2
+                                                    8      200      0   3.7    2124    3066    167.3
+                                                   32      178      0   2.4   12856   15034    169.9  (60 s cap)
+                              + 20 stalled          8       78      0   3.4    2195    3488    169.9
+    stalled connections: none closed by the server, all 20 still open after 23.3 s. 48 uploads of 4.0 MB at once:
+    45 answered 200, 3 got 503 (26.0 s in all); server peak RSS +616 MiB (every upload read, held about 3 times).
+
+    The old server's HEAD also has the old Haar detector (searched at full size) and unsized thread pools, so
+    its lower req/s here is not the server's doing alone; the stalled connections and the upload memory are.
 """
 
 import argparse
 import http.client
 import json
 import os
+import select
 import socket
 import statistics
 import subprocess
@@ -41,12 +61,21 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-SAMPLE = Path(__file__).resolve().parents[1] / "src" / "emorec" / "assets" / "astronaut.jpg"
+PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
+STALL = b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\n"
 
 
-def test_image() -> bytes:
-    img = cv2.resize(cv2.imread(str(SAMPLE)), (480, 480), interpolation=cv2.INTER_AREA)
-    img = cv2.copyMakeBorder(img, 0, 0, 80, 80, cv2.BORDER_CONSTANT, value=(90, 90, 90))
+def test_image(photo: Path) -> bytes:
+    """The photo scaled to fit 640x480 and letterboxed to exactly that size."""
+    img = cv2.imread(str(photo))
+    if img is None:
+        raise SystemExit(f"cannot read {photo}")
+    h, w = img.shape[:2]
+    s = min(640 / w, 480 / h)
+    img = cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+    top, left = (480 - img.shape[0]) // 2, (640 - img.shape[1]) // 2
+    img = cv2.copyMakeBorder(img, top, 480 - img.shape[0] - top, left, 640 - img.shape[1] - left,
+                             cv2.BORDER_CONSTANT, value=(0, 0, 0))
     assert img.shape == (480, 640, 3)
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])
     return buf.tobytes()
@@ -59,21 +88,21 @@ def multipart(data: bytes, name: str = "frame.jpg") -> tuple[bytes, str]:
     return body, f"multipart/form-data; boundary={b}"
 
 
-def rss_mib(pid: int) -> float:
+def mem_mib(pid: int) -> dict:
+    out = {}
     for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+        if line.startswith(("VmRSS:", "VmHWM:")):
+            out[line.split(":")[0]] = int(line.split()[1]) / 1024
+    return out
 
 
 class Load:
-    """Sends requests from N client threads until ``count`` requests are done (or ``deadline``)."""
+    """N client threads sending requests until ``count`` are done or ``deadline`` (monotonic) passes."""
 
     def __init__(self, port: int, body: bytes, ctype: str):
         self.port, self.body, self.ctype = port, body, ctype
-        self.done = 0  # all requests ever answered (any status)
 
-    def run(self, clients: int, count: int, deadline: float, on_progress=None):
+    def run(self, clients: int, count: int, deadline: float):
         lock = threading.Lock()
         issued = 0
         latencies, errors = [], []
@@ -91,7 +120,7 @@ class Load:
                     conn.request("POST", "/v1/analyze", body=self.body, headers={"Content-Type": self.ctype})
                     resp = conn.getresponse()
                     payload = resp.read()
-                    ok = resp.status == 200 and len(json.loads(payload)["faces"]) == 1
+                    ok = resp.status == 200 and len(json.loads(payload)["faces"]) >= 1
                     err = None if ok else f"{resp.status} {payload[:200]!r}"
                 except (OSError, http.client.HTTPException, ValueError) as e:
                     err = f"{type(e).__name__}: {e}"
@@ -99,10 +128,7 @@ class Load:
                     conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
                 dt = time.perf_counter() - t0
                 with lock:
-                    self.done += 1
                     (errors.append(err) if err else latencies.append(dt))
-                    if on_progress:
-                        on_progress(self.done)
             conn.close()
 
         threads = [threading.Thread(target=client) for _ in range(clients)]
@@ -111,34 +137,108 @@ class Load:
             t.start()
         for t in threads:
             t.join()
-        wall = time.perf_counter() - t0
-        return latencies, errors, wall
+        return latencies, errors, time.perf_counter() - t0
+
+
+class Attack:
+    """Keeps ``n`` stalled connections open (reopening closed ones) until stopped; records how long each
+    stayed open before the server closed it and what the server sent."""
+
+    def __init__(self, port: int, n: int):
+        self.port, self.n = port, n
+        self.lifetimes, self.answers, self.opened = [], [], 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _open(self, live: dict):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        s.sendall(STALL)
+        s.setblocking(False)
+        live[s] = (time.monotonic(), b"")
+        self.opened += 1
+
+    def _run(self):
+        live = {}
+        while not self._stop.is_set():
+            while len(live) < self.n:
+                self._open(live)
+            ready, _, _ = select.select(list(live), [], [], 0.05)
+            for s in ready:
+                t0, got = live[s]
+                try:
+                    part = s.recv(65536)
+                except OSError:
+                    part = b""
+                if part:
+                    live[s] = (t0, got + part)
+                    continue
+                self.lifetimes.append(time.monotonic() - t0)
+                self.answers.append(got.split(b"\r\n", 1)[0].decode("latin-1") or "(closed, nothing sent)")
+                del live[s]
+                s.close()
+        self.still_open = [time.monotonic() - t0 for t0, _ in live.values()]
+        for s in live:
+            s.close()
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+
+
+def flood(port: int, n: int, body: bytes, ctype: str) -> dict:
+    """``n`` clients send one big upload each, all at once; the answers' status codes, counted."""
+    barrier = threading.Barrier(n)
+    statuses = []
+    lock = threading.Lock()
+
+    def one():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        barrier.wait()
+        try:
+            conn.request("POST", "/v1/analyze", body=body, headers={"Content-Type": ctype})
+            status = str(conn.getresponse().status)
+        except (OSError, http.client.HTTPException) as e:
+            status = type(e).__name__
+        conn.close()
+        with lock:
+            statuses.append(status)
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {k: statuses.count(k) for k in sorted(set(statuses))} | {"seconds": time.perf_counter() - t0}
 
 
 def pct(values, q):
     return float(np.percentile(values, q)) * 1000 if values else float("nan")
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
-    ap.add_argument("--requests", type=int, nargs="+", default=[200, 400, 800], help="per concurrency level")
-    ap.add_argument("--total", type=int, default=10_000, help="requests before the last memory reading")
-    ap.add_argument("--max-seconds", type=float, default=2400, help="stop (and say so) after this long")
-    ap.add_argument("--out", type=Path, help="write the figures as JSON here")
-    a = ap.parse_args()
-    if len(a.requests) != len(a.clients):
-        ap.error("give one --requests count per --clients level")
+def row(clients, lat, err, wall, pid):
+    mem = mem_mib(pid)
+    return {"clients": clients, "requests": len(lat) + len(err), "errors": len(err),
+            "rps": (len(lat) + len(err)) / wall, "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99),
+            "mean_ms": statistics.fmean(lat) * 1000 if lat else float("nan"), "seconds": wall,
+            "rss_mib": mem.get("VmRSS"), "peak_rss_mib": mem.get("VmHWM"), "error_examples": err[:3]}
 
-    image = test_image()
-    body, ctype = multipart(image)
+
+def run_server(a, body: bytes, ctype: str, src=None) -> dict:
+    """One full run against a server started from ``src`` (a source folder; None: the installed emorec)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    env = dict(os.environ)
+    if src:
+        env["PYTHONPATH"] = str(src)
     server = subprocess.Popen([sys.executable, "-m", "emorec", "serve", "--host", "127.0.0.1", "--port", str(port),
-                               "--log-level", "warning"], stderr=subprocess.PIPE, text=True)
+                               "--log-level", "error"], stderr=subprocess.PIPE, text=True, env=env)
     start = time.monotonic()
-    deadline = start + a.max_seconds
     try:
         while True:
             try:
@@ -151,55 +251,99 @@ def main():
                 if server.poll() is not None or time.monotonic() - start > 60:
                     raise SystemExit(f"server did not start: {server.stderr.read()}")
                 time.sleep(0.2)
-        print(f"server pid {server.pid} on 127.0.0.1:{port}, {health['limits']['workers']} analysis threads; "
-              f"{os.cpu_count()} CPUs on this machine; image 640x480 JPEG {len(image) / 1024:.0f} KiB, one face")
+        label = f"server from {src}" if src else "this working tree's server"
+        print(f"\n== {label}: pid {server.pid} on 127.0.0.1:{port}, {health['limits']['workers']} analysis threads")
         load = Load(port, body, ctype)
-        memory = {}
-
-        def progress(n):
-            if n in (100, 1000, 2000, 5000, a.total) or n % 2500 == 0:
-                memory.setdefault(n, rss_mib(server.pid))
-
-        # warm-up (first requests load the model and fill caches): 100 requests, then the first reading
-        lat, err, _ = load.run(4, 100, deadline, progress)
+        lat, err, _ = load.run(4, 20, time.monotonic() + 60)  # warm-up
         assert not err, err[:3]
         rows = []
         for clients, count in zip(a.clients, a.requests):
-            lat, err, wall = load.run(clients, count, deadline, progress)
-            rows.append({"clients": clients, "requests": len(lat) + len(err), "errors": len(err),
-                         "rps": (len(lat) + len(err)) / wall, "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99),
-                         "mean_ms": statistics.fmean(lat) * 1000 if lat else float("nan"), "seconds": wall})
-            if err:
-                print(f"  errors at {clients} clients, e.g. {err[:3]}")
-        print(f"\n{'clients':>7} {'requests':>8} {'errors':>6} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'mean ms':>7}")
-        for r in rows:
-            print(f"{r['clients']:>7} {r['requests']:>8} {r['errors']:>6} {r['rps']:>7.1f} {r['p50_ms']:>7.1f} "
-                  f"{r['p99_ms']:>7.1f} {r['mean_ms']:>7.1f}")
-
-        # memory: keep going to a.total requests (8 clients)
-        left = a.total - load.done
-        mem_err = []
-        if left > 0:
-            _, mem_err, _ = load.run(8, left, deadline, progress)
-        memory.setdefault(load.done, rss_mib(server.pid))
-        reached = load.done
-        print(f"\nserver RSS (MiB) after N requests ({len(mem_err)} errors in the memory run):")
-        for n in sorted(memory):
-            print(f"  {n:>6}: {memory[n]:7.1f}")
-        growth = memory[max(memory)] - memory[100]
-        print(f"  growth from 100 to {reached}: {growth:+.1f} MiB")
-        if reached < a.total:
-            print(f"  (stopped at {reached} requests: --max-seconds {a.max_seconds:g} reached)")
-        if a.out:
-            a.out.write_text(json.dumps({"rows": rows, "rss_mib": memory, "memory_run_errors": len(mem_err),
-                                         "requests": reached, "cpus": os.cpu_count(),
-                                         "workers": health["limits"]["workers"]}, indent=1))
+            lat, err, wall = load.run(clients, count, time.monotonic() + a.level_seconds)
+            rows.append(row(clients, lat, err, wall, server.pid))
+        attack = Attack(port, a.stalled).start()
+        time.sleep(0.5)
+        lat, err, wall = load.run(a.attack_clients, 10**9, time.monotonic() + a.attack_seconds)
+        attack.stop()
+        under = row(a.attack_clients, lat, err, wall, server.pid)
+        closed = attack.lifetimes
+        under.update({
+            "stalled_kept_open": a.stalled, "stalled_opened": attack.opened, "stalled_closed_by_server": len(closed),
+            "stalled_close_p50_s": float(np.median(closed)) if closed else None,
+            "stalled_close_max_s": float(max(closed)) if closed else None,
+            "stalled_answers": sorted(set(attack.answers)),
+            "stalled_still_open_at_end": len(attack.still_open),
+            "stalled_longest_open_s": float(max(attack.still_open + closed)) if attack.still_open or closed else None})
+        # big uploads at once: how much memory do they cost the server?
+        big_body, big_ctype = multipart(a.image + os.urandom(a.flood_mb * 1_000_000))  # a JPEG with a trailer
+        before = mem_mib(server.pid)
+        answers = flood(port, a.flood, big_body, big_ctype)
+        after = mem_mib(server.pid)
+        big = {"uploads": a.flood, "upload_mb": len(big_body) / 1e6, "answers": answers,
+               "rss_before_mib": before["VmRSS"], "peak_rss_after_mib": after["VmHWM"],
+               "peak_growth_mib": after["VmHWM"] - before["VmRSS"]}
+        return {"server": label, "workers": health["limits"]["workers"], "limits": health["limits"],
+                "rows": rows, "attack": under, "big_uploads": big}
     finally:
         server.terminate()
         try:
             server.wait(20)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+def report(run: dict):
+    print(f"\n{run['server']}")
+    print(f"{'clients':>7} {'requests':>8} {'errors':>6} {'req/s':>6} {'p50 ms':>7} {'p99 ms':>7} {'RSS MiB':>7} {'peak':>6}")
+    for r in run["rows"] + [run["attack"]]:
+        tag = f"  + {run['attack']['stalled_kept_open']} stalled" if r is run["attack"] else ""
+        print(f"{r['clients']:>7} {r['requests']:>8} {r['errors']:>6} {r['rps']:>6.1f} {r['p50_ms']:>7.0f} "
+              f"{r['p99_ms']:>7.0f} {r['rss_mib']:>7.1f} {r['peak_rss_mib']:>6.1f}{tag}")
+    at = run["attack"]
+    if at["stalled_closed_by_server"]:
+        print(f"  stalled connections: {at['stalled_opened']} opened, {at['stalled_closed_by_server']} closed by the "
+              f"server after {at['stalled_close_p50_s']:.1f} s (median; max {at['stalled_close_max_s']:.1f} s), "
+              f"it sent: {', '.join(at['stalled_answers'])}")
+    else:
+        print(f"  stalled connections: {at['stalled_opened']} opened, none closed by the server; "
+              f"{at['stalled_still_open_at_end']} still open after {at['stalled_longest_open_s']:.1f} s")
+    big = run["big_uploads"]
+    print(f"  {big['uploads']} uploads of {big['upload_mb']:.1f} MB at once: answers {big['answers']}; server peak RSS "
+          f"{big['peak_rss_after_mib']:.0f} MiB, {big['peak_growth_mib']:+.0f} MiB over its RSS before them")
+    for r in run["rows"] + [at]:
+        if r["error_examples"]:
+            print(f"  errors at {r['clients']} clients, e.g. {r['error_examples']}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--photo", type=Path, default=PHOTOS / "test_obama1.jpg")
+    ap.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
+    ap.add_argument("--requests", type=int, nargs="+", default=[100, 200, 320], help="per concurrency level")
+    ap.add_argument("--level-seconds", type=float, default=60, help="at most this long per level")
+    ap.add_argument("--stalled", type=int, default=20, help="slow-loris connections kept open")
+    ap.add_argument("--attack-clients", type=int, default=8)
+    ap.add_argument("--attack-seconds", type=float, default=20)
+    ap.add_argument("--flood", type=int, default=48, help="big uploads sent at once, last")
+    ap.add_argument("--flood-mb", type=int, default=4, help="size of each big upload (the photo + a trailer)")
+    ap.add_argument("--baseline-src", type=Path, help="also run a server from this source folder, for comparison")
+    ap.add_argument("--out", type=Path, help="write the figures as JSON here")
+    a = ap.parse_args()
+    if len(a.requests) != len(a.clients):
+        ap.error("give one --requests count per --clients level")
+    if not a.photo.exists():
+        raise SystemExit(f"the photo {a.photo} is not here (../shared/data/photos holds it); give one with --photo")
+    image = a.image = test_image(a.photo)
+    body, ctype = multipart(image)
+    print(f"{os.cpu_count()} CPUs; image {a.photo.name} letterboxed to 640x480, JPEG {len(image) / 1024:.0f} KiB")
+    runs = [run_server(a, body, ctype)]
+    if a.baseline_src:
+        runs.append(run_server(a, body, ctype, a.baseline_src))
+    for run in runs:
+        report(run)
+    if a.out:
+        a.out.write_text(json.dumps({"photo": a.photo.name, "image_bytes": len(image), "cpus": os.cpu_count(),
+                                     "note": "2 shared CPUs, other agents' work running at the same time",
+                                     "runs": runs}, indent=1))
 
 
 if __name__ == "__main__":

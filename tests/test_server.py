@@ -29,6 +29,7 @@ from emorec.server import BackgroundServer, ServerConfig, create_app  # noqa: E4
 
 SAMPLE = Path(__file__).resolve().parents[1] / "src" / "emorec" / "assets" / "astronaut.jpg"
 SAMPLE_BYTES = SAMPLE.read_bytes()
+BASE = "http://localhost"  # a Host the server answers to (TestClient's default 'testserver' is refused)
 
 
 def encode(img: np.ndarray, ext: str = ".png", *params) -> bytes:
@@ -46,6 +47,14 @@ def png_header_only(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
 
 
+def png_header(width: int, height: int, depth: int = 8, color_type: int = 0) -> bytes:
+    """A PNG whose IHDR claims width x height at ``depth`` bits, ``color_type`` (0 grey, 2 RGB, 6 RGBA)."""
+    data = bytearray(png_header_only(width, height))
+    data[24], data[25] = depth, color_type
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    return bytes(data)
+
+
 def post(client, data: bytes, name="image.jpg", ctype="image/jpeg", params=None, form=None):
     return client.post("/v1/analyze", params=params or {}, data=form or {}, files={"file": (name, data, ctype)})
 
@@ -61,12 +70,12 @@ def assert_refused(resp, status: int, code: str):
 
 @pytest.fixture(scope="module")
 def client():
-    with TestClient(create_app()) as c:
+    with TestClient(create_app(), base_url=BASE) as c:
         yield c
 
 
 def small_client(**limits):
-    return TestClient(create_app(ServerConfig(**limits)))
+    return TestClient(create_app(ServerConfig(**limits)), base_url=BASE)
 
 
 # ---------------------------------------------------------------- good requests
@@ -138,6 +147,50 @@ def test_other_image_forms_are_accepted(client):
         assert len(r.json()["faces"]) == 1, name
 
 
+def test_large_tiff_with_its_directory_at_the_end_is_read(client):
+    """Pillow reads headers from the first MB of an upload; a TIFF's directory can lie past it."""
+    img = cv2.imread(str(SAMPLE))
+    big = cv2.resize(img, (1100, 1100))
+    big = np.clip(big.astype(np.int16) + np.random.default_rng(0).integers(-3, 4, big.shape), 0, 255).astype(np.uint8)
+    data = encode(big, ".tiff")
+    assert len(data) > 1 << 20 and struct.unpack("<I", data[4:8])[0] > 1 << 20  # the directory after 1 MB
+    r = post(client, data, name="big.tiff")
+    assert r.status_code == 200, r.text
+    from emorec import EmotionRecognizer
+
+    assert r.json()["format"] == "image/tiff" and r.json()["width"] == 1100
+    assert r.json()["faces"] == [f.to_dict() for f in EmotionRecognizer("fer2013").analyze(big)]
+    assert len(r.json()["faces"]) >= 1
+
+
+def test_detector_option_query_form_and_models_listing(client):
+    from emorec.detectors import available
+
+    for kwargs in ({}, {"params": {"detector": "haar"}}, {"form": {"detector": "haar"}}):
+        r = post(client, SAMPLE_BYTES, **kwargs)
+        assert r.status_code == 200, r.text
+        assert r.json()["detector"] == "haar" and len(r.json()["faces"]) == 1
+    body = assert_refused(post(client, SAMPLE_BYTES, form={"detector": "mtcnn"}), 422, "unknown_detector")
+    assert all(name in body["detail"] for name in available())  # the choices
+    m = client.get("/v1/models").json()
+    assert [d["name"] for d in m["detectors"]] == available() and m["default_detector"] == "haar"
+    assert "fer2013" in [c["name"] for c in m["models"]]  # the existing keys stay
+    assert ("fer2013", "haar") in client.app.state.analyzer._recognizers  # shared per (model, detector)
+
+
+YUNET = Path(__file__).resolve().parents[1].parent / "shared" / "models" / "yunet" / "face_detection_yunet_2023mar.onnx"
+
+
+@pytest.mark.skipif(not YUNET.exists(), reason=f"the YuNet model file is not present at {YUNET}")
+def test_yunet_detector_through_the_api():
+    with small_client(detector_model=str(YUNET)) as c:
+        r = post(c, SAMPLE_BYTES, form={"detector": "yunet"})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["detector"] == "yunet" and len(body["faces"]) == 1 and "detection" in body["faces"][0]
+        assert set(c.app.state.analyzer._recognizers) == {("fer2013", "haar"), ("fer2013", "yunet")}
+
+
 # ---------------------------------------------------------------- refusals
 def test_corrupt_files_get_422(client):
     assert_refused(post(client, SAMPLE_BYTES[: len(SAMPLE_BYTES) // 2]), 422, "corrupt_image")  # truncated JPEG
@@ -195,6 +248,95 @@ def test_too_many_pixels_gets_413_before_decoding(client):
         assert post(c, encode(np.zeros((100, 100, 3), np.uint8))).status_code == 200
 
 
+def test_decoded_size_counts_channels_and_bit_depth(client):
+    """40 MP is allowed, but not 30 MP of 16-bit RGBA (240 MB decoded): refused from the header."""
+    t0 = time.perf_counter()
+    body = assert_refused(post(client, png_header(6000, 5000, 16, 6), name="deep.png"), 413, "too_large_decoded")
+    assert time.perf_counter() - t0 < 2.0
+    assert "16 bits" in body["detail"] and "160.0 MB" in body["detail"]
+    # the same size at 8 bits (120 MB) passes the limits (and is then found to have no pixel data)
+    assert_refused(post(client, png_header(6000, 5000, 8, 6), name="rgba.png"), 422, "corrupt_image")
+    img = cv2.imread(str(SAMPLE))  # 512x512x3: 786 kB at 8 bits, 1.57 MB at 16
+    with small_client(max_decoded_bytes=1_000_000) as c:
+        assert_refused(post(c, encode(img.astype(np.uint16) * 257), name="deep.png"), 413, "too_large_decoded")
+        assert_refused(post(c, encode(img.astype(np.uint16) * 257, ".tiff"), name="deep.tiff"), 413,
+                       "too_large_decoded")
+        assert post(c, encode(img), name="plain.png").status_code == 200
+
+
+def test_upload_is_held_once():
+    """An 8 MB upload (a JPEG with a trailer) costs the server about one copy of it, not three or four."""
+    import gc
+    import tracemalloc
+
+    data = SAMPLE_BYTES + os.urandom(8_000_000)
+    with small_client() as c:
+        assert post(c, SAMPLE_BYTES).status_code == 200  # warm
+        gc.collect()
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            r = post(c, data)
+            peak = tracemalloc.get_traced_memory()[1] - base
+        finally:
+            tracemalloc.stop()
+    assert r.status_code == 200 and len(r.json()["faces"]) == 1
+    # the test client's own copy of the request body is one of these: the server holds at most one more
+    assert peak < 2.6 * len(data), f"peak {peak / len(data):.2f}x the upload"
+
+
+def test_errors_are_mapped_precisely_and_never_leak_internals(caplog):
+    from emorec.errors import ImageError
+
+    secret = "/home/dev/secret/path.onnx"
+    with TestClient(create_app(ServerConfig(detector_model=secret)), base_url=BASE,
+                    raise_server_exceptions=False) as c:
+        # a server-side model problem: 503, the path only in the log
+        with caplog.at_level("ERROR", logger="emorec.server"):
+            body = assert_refused(post(c, SAMPLE_BYTES, form={"detector": "yunet"}), 503, "model_unavailable")
+        assert secret not in json.dumps(body) and "secret" not in body["detail"]
+        assert secret in caplog.text
+        analyzer = c.app.state.analyzer
+        real_run = analyzer._run
+
+        def bug(*args):
+            raise ValueError(f"index 7 out of range in {secret}")
+
+        analyzer._run = bug  # a bug deep inside: 500 with a generic message
+        body = assert_refused(post(c, SAMPLE_BYTES), 500, "internal_error")
+        assert "secret" not in body["detail"] and "ValueError" not in body["detail"] and "index" not in body["detail"]
+
+        def bad_image(*args):
+            raise ImageError("upload: OpenCV cannot decode it")
+
+        analyzer._run = bad_image  # the client's image: 422 with the reason
+        body = assert_refused(post(c, SAMPLE_BYTES), 422, "corrupt_image")
+        assert "OpenCV cannot decode" in body["detail"]
+        analyzer._run = real_run
+        assert post(c, SAMPLE_BYTES).status_code == 200
+        assert c.get("/healthz").json()["pending"] == 0
+
+
+def test_host_header_is_checked():
+    from emorec.server import allowed_hosts_for
+
+    for base in ("http://evil.example", "http://evil.example:8000", "http://127.0.0.1.nip.io"):
+        with TestClient(create_app(), base_url=base) as c:
+            for r in (c.get("/"), c.get("/docs"), c.get("/healthz"), post(c, SAMPLE_BYTES)):
+                body = assert_refused(r, 400, "bad_host")
+                assert "--allowed-hosts" in body["detail"]
+    for base in ("http://localhost", "http://127.0.0.1:8000", "http://[::1]:8000", "http://LOCALHOST:1"):
+        with TestClient(create_app(), base_url=base) as c:
+            assert c.get("/healthz").status_code == 200, base
+    hosts = allowed_hosts_for("127.0.0.1", ["emorec.lan"])
+    assert set(hosts) == {"localhost", "127.0.0.1", "[::1]", "emorec.lan"}
+    assert "[fe80::1]" in allowed_hosts_for("fe80::1") and "192.168.1.5" in allowed_hosts_for("192.168.1.5")
+    with TestClient(create_app(ServerConfig(allowed_hosts=hosts)), base_url="http://emorec.lan:8000") as c:
+        assert post(c, SAMPLE_BYTES).status_code == 200
+    with TestClient(create_app(ServerConfig(allowed_hosts=("*",))), base_url="http://anything") as c:
+        assert c.get("/healthz").status_code == 200
+
+
 def test_bad_options_and_forms(client):
     assert_refused(post(client, SAMPLE_BYTES, params={"model": "nope"}), 422, "unknown_model")
     assert_refused(post(client, SAMPLE_BYTES, params={"model": str(Path(__file__))}), 422, "unknown_model")
@@ -237,10 +379,42 @@ def test_healthz_models_openapi_docs_and_page(client):
     assert {"413", "415", "422"} <= set(op["responses"])
     assert {"/healthz", "/v1/models"} <= set(spec["paths"])
     assert "swagger" in client.get("/docs").text.lower()
+    assert c_has_no_remote_assets(client, "/docs") and c_has_no_remote_assets(client, "/redoc")
     page = client.get("/")
     assert page.status_code == 200 and 'id="overlay"' in page.text and 'type="file"' in page.text
     for asset in ("app.js", "style.css"):
         assert client.get(f"/static/{asset}").status_code == 200
+
+
+def c_has_no_remote_assets(client, page: str) -> bool:
+    """The page's scripts and styles come from this server (the docs work offline), and are served."""
+    import re
+
+    html = client.get(page).text
+    assets = re.findall(r'(?:src|href)=["\']([^"\']+)["\']', html)
+    assert assets, html
+    remote = [a for a in assets if a.startswith(("http:", "https:", "//"))]
+    assert not remote, remote
+    for a in assets:
+        r = client.get(a)
+        assert r.status_code == 200, a
+        if a.endswith(".js"):
+            assert len(r.content) > 100_000  # the real Swagger UI / ReDoc bundle
+    return True
+
+
+def test_models_endpoint_shows_no_local_paths(client):
+    from emorec.model_card import list_models
+
+    cards = list_models()
+    local = {str(v) for c in cards for v in (c.get("recipe") or {}).values() if isinstance(v, str) and "/" in v}
+    assert local  # the cards do hold paths of the machine that trained them ...
+    text = client.get("/v1/models").text
+    assert not [p for p in local if p in text]  # ... and the API shows none of them
+    for card in client.get("/v1/models").json()["models"]:
+        assert "recipe" not in card
+        assert card["evaluation"]["PublicTest"]["accuracy"] > 0.6 and card["parameters"] > 0
+        assert {"classes", "input_size", "arch", "name", "training"} <= set(card)
 
 
 def test_config_is_checked():
@@ -250,6 +424,10 @@ def test_config_is_checked():
         ServerConfig(max_upload_bytes=0)
     with pytest.raises(ValueError):
         ServerConfig(analysis_timeout_s=0)
+    with pytest.raises(ValueError):
+        ServerConfig(default_detector="mtcnn")
+    with pytest.raises(ValueError):
+        ServerConfig(allowed_hosts=())
 
 
 # ---------------------------------------------------------------- a real server on loopback
@@ -342,6 +520,168 @@ def test_busy_server_answers_503_not_a_hang():
             assert first.result().status_code == 200
 
 
+def read_until_closed(sock: socket.socket, wait: float) -> tuple[bytes, float]:
+    """Everything the server sends until it closes the connection (or ``wait`` s pass: TimeoutError)."""
+    t0 = time.perf_counter()
+    sock.settimeout(wait)
+    data = b""
+    while True:
+        part = sock.recv(65536)
+        if not part:
+            return data, time.perf_counter() - t0
+        data += part
+
+
+def test_stalled_connections_are_closed_and_real_requests_still_answered():
+    """Slow-loris: 20 connections that send part of a request line and headers, and one that sends nothing."""
+    with BackgroundServer(ServerConfig(header_timeout_s=1.0, workers=1)) as srv:
+        stalled = []
+        for _ in range(20):
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+            s.sendall(b"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            stalled.append(s)
+        silent = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        r = httpx.post(srv.url + "/v1/analyze", files={"file": ("a.jpg", SAMPLE_BYTES)}, timeout=30)
+        assert r.status_code == 200 and len(r.json()["faces"]) == 1
+        for s in stalled:
+            data, took = read_until_closed(s, 10)  # TimeoutError without the header deadline
+            assert data.startswith(b"HTTP/1.1 408") and b"header_timeout" in data, data[:200]
+            s.close()
+        data, _ = read_until_closed(silent, 10)
+        assert data == b""  # a connection that never spoke is just closed
+        silent.close()
+        # the deadline is armed again after a response: a keep-alive connection that then stalls is closed too
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            first = b""
+            while b"\r\n\r\n" not in first:
+                first += s.recv(65536)
+            head, rest = first.split(b"\r\n\r\n", 1)
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            while len(rest) < length:
+                rest += s.recv(65536)
+            assert head.startswith(b"HTTP/1.1 200") and len(rest) == length
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            data, took = read_until_closed(s, 10)
+            assert data.startswith(b"HTTP/1.1 408") and took < 5
+
+
+def gate_analyses(analyzer, hold=None):
+    """Wrap the analyzer's work: each call is recorded; the first waits for ``hold`` (an Event) or sleeps
+    ``hold`` seconds. Returns (calls, first_started)."""
+    calls, first_started = [], threading.Event()
+    real_run = analyzer._run
+
+    def gated(*args):
+        calls.append(args)
+        if len(calls) == 1:
+            first_started.set()
+            hold.wait(30) if isinstance(hold, threading.Event) else time.sleep(hold)
+        return real_run(*args)
+
+    analyzer._run = gated
+    return calls, first_started
+
+
+def test_a_full_server_refuses_before_reading_the_body():
+    cfg = ServerConfig(workers=1, max_pending=1)
+    with BackgroundServer(cfg) as srv:
+        gate = threading.Event()
+        calls, first_started = gate_analyses(srv.app.state.analyzer, gate)
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(httpx.post, srv.url + "/v1/analyze", files={"file": ("a.jpg", SAMPLE_BYTES)},
+                                timeout=60)
+            assert first_started.wait(30)
+            # a 5 MB upload announced: the answer comes before any of its body is sent
+            head = (b"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 5000000\r\n\r\n")
+            status, body, took = raw_request(srv.port, head, wait=10)  # 408 after 30 s without the fix
+            gate.set()
+            assert status == 503 and body["error"] == "busy" and took < 5
+            assert first.result().status_code == 200
+        assert srv.app.state.analyzer.pending == 0
+
+
+def test_analysis_timeout_counts_from_when_the_analysis_starts():
+    """Two requests on one thread, 1 s each allowed: the first runs 1.5 s (503 timeout); the second waited
+    1.5 s in the queue but then needs only its own time, so it succeeds."""
+    with BackgroundServer(ServerConfig(workers=1, analysis_timeout_s=1.0)) as srv:
+        calls, first_started = gate_analyses(srv.app.state.analyzer, 1.5)
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(httpx.post, srv.url + "/v1/analyze", files={"file": ("a.jpg", SAMPLE_BYTES)},
+                                timeout=60)
+            assert first_started.wait(30)
+            t0 = time.perf_counter()
+            second = httpx.post(srv.url + "/v1/analyze", files={"file": ("a.jpg", SAMPLE_BYTES)}, timeout=60)
+            waited = time.perf_counter() - t0
+            body = assert_refused(first.result(), 503, "timeout")
+            assert "took longer" in body["detail"]
+        assert second.status_code == 200, second.text
+        assert waited > 1.0 and len(second.json()["faces"]) == 1
+
+
+def test_too_long_in_the_queue_gets_busy_and_never_runs():
+    with BackgroundServer(ServerConfig(workers=1, queue_timeout_s=0.5)) as srv:
+        analyzer = srv.app.state.analyzer
+        gate = threading.Event()
+        calls, first_started = gate_analyses(analyzer, gate)
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(httpx.post, srv.url + "/v1/analyze", files={"file": ("a.jpg", SAMPLE_BYTES)},
+                                timeout=60)
+            assert first_started.wait(30)
+            second = httpx.post(srv.url + "/v1/analyze", files={"file": ("a.jpg", SAMPLE_BYTES)}, timeout=30)
+            gate.set()
+            body = assert_refused(second, 503, "busy")
+            assert "queue" in body["detail"] or "thread" in body["detail"]
+            assert int(second.headers["retry-after"]) >= 1
+            assert first.result().status_code == 200
+        time.sleep(0.3)
+        assert len(calls) == 1 and analyzer.skipped == 1 and analyzer.pending == 0
+
+
+def test_a_queued_analysis_whose_client_left_is_not_run():
+    with BackgroundServer(ServerConfig(workers=1)) as srv:
+        analyzer = srv.app.state.analyzer
+        gate = threading.Event()
+        calls, first_started = gate_analyses(analyzer, gate)
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(httpx.post, srv.url + "/v1/analyze", files={"file": ("a.jpg", SAMPLE_BYTES)},
+                                timeout=60)
+            assert first_started.wait(30)
+            body = (b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\n\r\n"
+                    + SAMPLE_BYTES + b"\r\n--b--\r\n")
+            head = (b"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
+                    b"boundary=b\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+            with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+                s.sendall(head + body)
+                t0 = time.time()
+                while analyzer.pending < 2 and time.time() - t0 < 10:
+                    time.sleep(0.01)
+                assert analyzer.pending == 2  # received and queued
+            t0 = time.time()  # the client has gone
+            while analyzer.skipped == 0 and time.time() - t0 < 10:
+                time.sleep(0.01)
+            gate.set()
+            assert first.result().status_code == 200
+        time.sleep(0.3)
+        assert analyzer.skipped == 1 and len(calls) == 1 and analyzer.pending == 0
+
+
+def test_thread_pools_are_sized_from_the_worker_count():
+    import cv2
+
+    from emorec.server import cpus
+
+    before = cv2.getNumThreads()
+    with BackgroundServer(ServerConfig(workers=2)) as srv:
+        expected = max(1, cpus() // 2)
+        rec = srv.app.state.analyzer.recognizer("fer2013")
+        assert rec.classifier._session.get_session_options().intra_op_num_threads == expected
+        assert cv2.getNumThreads() == expected
+        assert httpx.post(srv.url + "/v1/analyze", files={"file": ("a.jpg", SAMPLE_BYTES)}, timeout=60).status_code == 200
+    assert cv2.getNumThreads() == before  # given back when the server stops
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -398,3 +738,18 @@ def test_emorec_serve_refuses_bad_options_cleanly():
     assert r.exit_code == 2 and "nope" in r.output
     r = CliRunner().invoke(app, ["serve", "--max-upload-mb", "0"])
     assert r.exit_code == 2 and "max_upload_bytes" in r.output
+
+
+def test_emorec_serve_on_a_busy_port_fails_before_announcing():
+    from typer.testing import CliRunner
+
+    from emorec.cli import app
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        r = CliRunner().invoke(app, ["serve", "--port", str(port), "--log-level", "warning"])
+    assert r.exit_code == 1, r.output
+    assert f"port {port}" in r.output and "in use" in r.output and "--port" in r.output
+    assert "serving on" not in r.output and "startup complete" not in r.output.lower()
