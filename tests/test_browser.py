@@ -5,7 +5,9 @@ against a real uvicorn server started here on 127.0.0.1.
   appear in the page (results list) and on the overlay canvas (its pixels are read back).
 * webcam: Chromium's fake camera plays a short Y4M video made here from the sample, the face
   panning across the frame; the overlay must follow it (several frames analysed, boxes at different
-  places, never more than one request in flight).
+  places, never more than one request in flight, none after the camera is stopped).
+* no broken-image icon: the image area stays hidden before an upload and after an error.
+* videos: the mp4 that emorec writes (emorec.video_writer, H.264) plays in Chromium, frame by frame.
 
 Screenshots go to pytest's tmp dir; set EMOREC_SCREENSHOT_DIR to keep copies elsewhere.
 """
@@ -13,6 +15,7 @@ Screenshots go to pytest's tmp dir; set EMOREC_SCREENSHOT_DIR to keep copies els
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -106,11 +109,13 @@ const f = r.faces[0], s = c.clientWidth / r.width, dpr = c.width / c.clientWidth
 let [x, y, w, h] = f.box.map(v => v * s);
 if (window.emorec.mode === 'camera') x = c.clientWidth - x - w;
 const ctx = c.getContext('2d');
-const alphaAt = (px, py) => ctx.getImageData(Math.round(px * dpr), Math.round(py * dpr), 1, 1).data[3];
+const pixel = (px, py) => [...ctx.getImageData(Math.round(px * dpr), Math.round(py * dpr), 1, 1).data];
+const alphaAt = (px, py) => pixel(px, py)[3];
 const edge = [0.25, 0.5, 0.75].map(t => alphaAt(x, y + t * h));
 const inside = alphaAt(x + w / 2, y + h / 2);
 const tag = alphaAt(x + 4, y > 20 ? y - 10 : y + 10);
-return {edge, inside, tag, canvas: [c.clientWidth, c.clientHeight], media: [r.width, r.height]};
+const rgb = pixel(x, y + 0.5 * h).slice(0, 3);
+return {edge, inside, tag, rgb, canvas: [c.clientWidth, c.clientHeight], media: [r.width, r.height]};
 """
 
 
@@ -121,9 +126,11 @@ def test_page_upload_shows_face_box_and_label(server, tmp_path):
     driver = chromium(tmp_path)
     try:
         open_page(driver, server)
+        assert_no_image_area(driver)  # nothing uploaded yet: no empty frame, no broken-image icon
         driver.find_element(By.ID, "file").send_keys(str(SAMPLE))
         WebDriverWait(driver, TIMEOUT).until(
             lambda d: d.find_elements(By.CSS_SELECTOR, "#faces .face") or d.find_element(By.ID, "error").is_displayed())
+        assert driver.find_element(By.ID, "photo").is_displayed()
         assert not driver.find_element(By.ID, "error").is_displayed(), driver.find_element(By.ID, "error").text
         faces = driver.find_elements(By.CSS_SELECTOR, "#faces .face")
         assert len(faces) == 1  # the sample has one face
@@ -154,8 +161,29 @@ def test_page_upload_shows_face_box_and_label(server, tmp_path):
         WebDriverWait(driver, TIMEOUT).until(
             lambda d: d.execute_script("const r = window.emorec.lastResult; return r && r.model === 'ferplus'"))
         WebDriverWait(driver, TIMEOUT).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#faces .face .bar")) == 8)
+        # one vocabulary and every class in its own colour, none in the page's default blue
+        bars = driver.execute_script(
+            "return [...document.querySelectorAll('#faces .face .bar')].map(b => "
+            "[b.querySelector('.name').textContent, b.style.getPropertyValue('--c')])")
+        names = [n for n, _ in bars]
+        assert set(names) == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "contempt"}, names
+        colours = [c.strip().lower() for _, c in bars]
+        assert "#2f6fde" not in colours and len(set(colours)) == 8, bars
+        # the box is drawn in its emotion's colour
+        px = driver.execute_script(OVERLAY_PIXELS)
+        face_colour = driver.execute_script(
+            "return document.querySelector('#faces .face').style.getPropertyValue('--c')").strip()
+        expected = [int(face_colour[k:k + 2], 16) for k in (1, 3, 5)]
+        assert max(px["edge"]) > 200 and max(abs(a - b) for a, b in zip(px["rgb"], expected)) < 40, (px, face_colour)
     finally:
         driver.quit()
+
+
+def assert_no_image_area(driver):
+    """The image area (photo, video, overlay) is not shown: no empty frame, no broken-image icon."""
+    stage = driver.find_element(By.ID, "stage")
+    assert not stage.is_displayed(), stage.rect
+    assert driver.execute_script("return document.getElementById('stage').getBoundingClientRect().height") == 0
 
 
 def test_page_shows_server_error_for_a_non_image(server, tmp_path):
@@ -170,6 +198,15 @@ def test_page_shows_server_error_for_a_non_image(server, tmp_path):
         assert "notes.jpg" in text and "not an image" in text, text
         assert driver.execute_script("return window.emorec.lastError.status") == 415
         assert not driver.find_elements(By.CSS_SELECTOR, "#faces .face")
+        assert_no_image_area(driver)  # the file could not be shown: no broken-image icon
+        # after a good image, an error hides that image too (its boxes would describe another file)
+        driver.find_element(By.ID, "file").send_keys(str(SAMPLE))
+        WebDriverWait(driver, TIMEOUT).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#faces .face"))
+        assert driver.find_element(By.ID, "stage").is_displayed()
+        assert not driver.find_element(By.ID, "error").is_displayed()
+        driver.find_element(By.ID, "file").send_keys(str(bad))
+        WebDriverWait(driver, TIMEOUT).until(lambda d: d.find_element(By.ID, "error").is_displayed())
+        assert_no_image_area(driver)
     finally:
         driver.quit()
 
@@ -194,18 +231,95 @@ def test_page_webcam_overlay_follows_the_face(server, tmp_path):
         assert max(xs) - min(xs) > 60, xs  # the face moved ~240 px; the boxes followed it
         assert len(state["boxes"]) >= 0.5 * state["frames"], state  # the face is found in most frames
 
-        # the overlay of a frame with a face: box edge and label drawn over the live video
-        WebDriverWait(driver, TIMEOUT, poll_frequency=0.1).until(lambda d: d.execute_script(
-            "const r = window.emorec.lastResult; return r && r.faces.length > 0"))
+        # the overlay of a frame with a face: box edge and label drawn over the live video. The result and the
+        # canvas are read in one script (the page draws a result as it stores it), at a frame that has a face.
+        seen = []
+
+        def overlay_of_a_face(d):
+            seen.append(d.execute_script("if (!window.emorec.lastResult.faces.length) return null;" + OVERLAY_PIXELS))
+            return seen[-1] is not None and max(seen[-1]["edge"]) > 200 and seen[-1]["tag"] > 200
+
+        try:
+            WebDriverWait(driver, TIMEOUT, poll_frequency=0.1).until(overlay_of_a_face)
+        except Exception:
+            pytest.fail(f"no frame with a face showed its box and label on the overlay; last reads: {seen[-5:]}")
         shot = tmp_path / "emorec_page_webcam.png"
         driver.save_screenshot(str(shot))
         keep(shot)
-        px = driver.execute_script("if (!window.emorec.lastResult.faces.length) return null;" + OVERLAY_PIXELS)
-        if px is not None:  # the next frame may have replaced the result in between
-            assert max(px["edge"]) > 200 and px["tag"] > 200, px
 
-        driver.find_element(By.ID, "camera").click()  # stop
+        # stop: the request in flight (if any) ends, no new one is sent, the image area goes away
+        driver.execute_script("""
+            const s = window.emorec, f = window.fetch;
+            s.fetchTimes = [];
+            window.fetch = (...a) => { s.fetchTimes.push(performance.now()); return f(...a); };
+            // runs before the page's own click handler (capture phase, on the document)
+            document.addEventListener('click', (e) => { if (e.target.id === 'camera') s.stopAt = performance.now(); },
+                                      true);""")
+        driver.find_element(By.ID, "camera").click()
         WebDriverWait(driver, 10).until(lambda d: d.execute_script("return window.emorec.mode") == "idle")
-        assert driver.execute_script("return window.emorec.inFlight") in (0, 1)
+        WebDriverWait(driver, TIMEOUT).until(lambda d: d.execute_script("return window.emorec.inFlight") == 0)
+        frames = driver.execute_script("return window.emorec.frames")
+        time.sleep(1.5)  # six camera periods at 4 frames/s
+        after = driver.execute_script("const s = window.emorec; "
+                                      "return [s.fetchTimes.filter((t) => t >= s.stopAt).length, s.frames, s.inFlight]")
+        assert after == [0, frames, 0], after  # no request sent after the click, no frame counted
+        assert_no_image_area(driver)
+    finally:
+        driver.quit()
+
+
+# Plays a video file in a <video> and, at three times, reads back one row of pixels of the frame the element
+# presents (requestVideoFrameCallback: called once the frame sought is shown, with its media time).
+PLAY_VIDEO = """
+const [src, times, row] = arguments, done = arguments[arguments.length - 1];
+const v = document.createElement('video');
+v.muted = true;
+document.body.append(v);
+const at = (t) => new Promise((resolve) => {
+  v.requestVideoFrameCallback((now, meta) => {
+    const c = document.createElement('canvas');
+    c.width = v.videoWidth; c.height = v.videoHeight;
+    const ctx = c.getContext('2d');
+    ctx.drawImage(v, 0, 0);
+    resolve({time: meta.mediaTime, row: [...ctx.getImageData(0, row, c.width, 1).data].filter((_, k) => k % 4 === 0)});
+  });
+  v.currentTime = t;
+});
+v.onloadeddata = async () => {
+  const frames = [];
+  for (const t of times) frames.push(await at(t));
+  done({width: v.videoWidth, height: v.videoHeight, duration: v.duration, frames});
+};
+v.onerror = () => done({error: v.error && v.error.code});
+v.src = src;
+"""
+
+
+def test_the_videos_emorec_writes_play_in_chromium(tmp_path):
+    """emorec's VideoWriter output (H.264) plays in the browser; OpenCV's mp4v, which it replaced, does not."""
+    from emorec.video_writer import VideoWriter, h264_encoder
+
+    assert h264_encoder() is not None, "no H.264 encoder: is PyAV (a dependency) installed? pip install av"
+    w, h, fps = 160, 120, 10
+    for codec in ("auto", "mp4v"):
+        with VideoWriter(tmp_path / f"{codec}.mp4", fps, (w, h), codec=codec) as out:
+            for i in range(20):  # a white square moving 4 px right per frame, on row 30-45
+                f = np.full((h, w, 3), 40, np.uint8)
+                f[30:46, 4 * i: 4 * i + 16] = 255
+                out.write(f)
+    page = tmp_path / "page.html"
+    page.write_text("<!doctype html><title>video</title><body></body>")
+    driver = chromium(tmp_path, "--allow-file-access-from-files", "--autoplay-policy=no-user-gesture-required")
+    try:
+        driver.set_script_timeout(TIMEOUT)
+        driver.get(page.as_uri())
+        got = driver.execute_async_script(PLAY_VIDEO, (tmp_path / "auto.mp4").as_uri(), [0.05, 0.55, 1.05], 38)
+        assert "error" not in got, got
+        assert (got["width"], got["height"]) == (w, h) and got["duration"] == pytest.approx(2.0, abs=0.15), got
+        # frames 0, 5 and 10 were shown, with the square's left edge at x = 0, 20, 40
+        assert [round(f["time"] * fps) for f in got["frames"]] == [0, 5, 10], got
+        assert [next((x for x, v in enumerate(f["row"]) if v > 200), None) for f in got["frames"]] == [0, 20, 40], got
+        old = driver.execute_async_script(PLAY_VIDEO, (tmp_path / "mp4v.mp4").as_uri(), [0.05], 38)
+        assert old.get("error") == 4, old  # MEDIA_ERR_SRC_NOT_SUPPORTED: why emorec no longer writes mp4v
     finally:
         driver.quit()

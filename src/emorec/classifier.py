@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelError
+from .labels import common_names
 from .model_card import read_card, resolve
 from .preprocess import SCALING, preprocess
 
@@ -18,9 +19,10 @@ _SESSIONS: dict[tuple[str, str], object] = {}
 _LOCK = threading.Lock()
 
 
-def _session(path: Path, runtime: str):
-    """One loaded model per file and runtime, shared by every classifier in the process."""
-    key = (str(path.resolve()), runtime)
+def _session(path: Path, runtime: str, threads: int | None = None):
+    """One loaded model per file, runtime and ``threads`` (ONNX Runtime intra-op threads; None: its
+    default, one per core), shared by every classifier in the process."""
+    key = (str(path.resolve()), runtime) if threads is None else (str(path.resolve()), runtime, int(threads))
     with _LOCK:
         if key not in _SESSIONS:
             try:
@@ -32,6 +34,8 @@ def _session(path: Path, runtime: str):
                     # no busy-waiting threads between runs: they took the CPU from the face detector
                     # (OpenCV) running in the same process (bench/bench_recognizer.py)
                     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+                    if threads is not None:  # e.g. the server: its analysis threads share the CPUs out
+                        opts.intra_op_num_threads = max(1, int(threads))
                     _SESSIONS[key] = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
                 elif runtime == "opencv":
                     import cv2
@@ -51,16 +55,19 @@ class EmotionClassifier:
 
     >>> clf = EmotionClassifier("fer2013")      # or "ferplus", or a path to an .onnx
     >>> clf.predict(faces)                       # faces: uint8 (N, 48, 48) -> float32 (N, len(clf.classes))
+    >>> clf.classes                              # common names (labels.COMMON_CLASSES), in the output order
+    >>> clf.model_classes                        # the model card's own names (FER+: 'happiness', ...)
 
     Crops of another size, colour crops (BGR) and other dtypes are converted by
     :func:`emorec.preprocess.preprocess`, the same function training used.
     """
 
-    def __init__(self, model: str | Path = "fer2013", *, runtime: str = "onnxruntime", flip_tta: bool = False):
+    def __init__(self, model: str | Path = "fer2013", *, runtime: str = "onnxruntime", flip_tta: bool = False,
+                 threads: int | None = None):
         self.path = resolve(model)
         self.runtime = runtime
         self.flip_tta = flip_tta
-        self._session = _session(self.path, runtime)
+        self._session = _session(self.path, runtime, threads)
         if runtime == "onnxruntime":
             inp, out = self._session.get_inputs()[0], self._session.get_outputs()[0]
             self._input_name = inp.name
@@ -71,7 +78,10 @@ class EmotionClassifier:
         self.card = read_card(self.path, n_out, size)
         if self.card.get("scaling", SCALING) != SCALING:
             raise ModelError(f"{self.path}: model expects scaling {self.card['scaling']!r}, emorec applies {SCALING!r}")
-        self.classes: list[str] = list(self.card["classes"])
+        # the card keeps the model's own class names; outputs use the common ones (labels.py): 'happy' for
+        # fer2013's 'happy' and ferplus's 'happiness' alike, in the model's output order
+        self.model_classes: list[str] = list(self.card["classes"])
+        self.classes: list[str] = common_names(self.model_classes)
         self.input_size: int = int(self.card["input_size"])
         self.name: str = self.card.get("name", self.path.stem)
 

@@ -1,20 +1,23 @@
 """Annotation: boxes and labels on the image, and a panel of probability bars for each face.
 
 Sizes (line width, font) follow the image size, so labels read the same on a thumbnail and on a
-24-megapixel photo. Colours are per emotion and shared by both label sets (fer2013 and ferplus).
+24-megapixel photo. Colours are per emotion, the same for every model's spelling of it (labels.py).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-# BGR colour per emotion; FER+ names map to the same colours as their FER2013 counterparts.
+from .labels import common_name
+
+# BGR colour per emotion, by the common names (labels.COMMON_CLASSES); other spellings (FER+'s 'happiness',
+# 'sadness', 'anger') map to the same colours through labels.common_name.
 EMOTION_COLORS = {
-    "angry": (40, 40, 220), "anger": (40, 40, 220),
+    "angry": (40, 40, 220),
     "disgust": (40, 140, 40),
     "fear": (160, 60, 160),
-    "happy": (0, 200, 255), "happiness": (0, 200, 255),
-    "sad": (200, 120, 40), "sadness": (200, 120, 40),
+    "happy": (0, 200, 255),
+    "sad": (200, 120, 40),
     "surprise": (0, 140, 255),
     "neutral": (190, 190, 190),
     "contempt": (120, 80, 160),
@@ -23,7 +26,7 @@ _FALLBACK = (0, 220, 0)
 
 
 def color_of(emotion: str) -> tuple[int, int, int]:
-    return EMOTION_COLORS.get(emotion, _FALLBACK)
+    return EMOTION_COLORS.get(common_name(emotion), _FALLBACK)
 
 
 def display_bgr(image) -> np.ndarray:

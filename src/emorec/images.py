@@ -1,5 +1,7 @@
 """Reading images from files, with a clear :class:`ImageError` naming the file for every bad case:
-missing, empty, not an image, truncated (JPEG and PNG), or a format OpenCV cannot decode.
+missing, empty, not an image, truncated (JPEG and PNG), corrupt PNG chunks, or a format OpenCV cannot decode.
+PNG chunks are checked here before OpenCV decodes them, so libpng's own messages (printed on stderr, out of
+Python's reach) do not reach the user for those cases.
 
 16-bit images keep their depth and EXIF orientation is applied; the alpha channel is dropped
 (faces are found on the colour pixels).
@@ -8,6 +10,7 @@ missing, empty, not an image, truncated (JPEG and PNG), or a format OpenCV canno
 from __future__ import annotations
 
 import re
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -49,9 +52,44 @@ def jpeg_is_complete(data: bytes) -> bool:
     return pos + 2 <= n and data[pos:pos + 2] == b"\xff\xd9"
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_check(data: bytes) -> tuple[bytes, str | None]:
+    """Walk a PNG's chunks and check each one's CRC before OpenCV sees it: libpng would print its own
+    ``libpng error: ...`` on stderr (out of reach of Python) for what is caught here.
+
+    Returns ``(data, problem)``: ``problem`` is None or why the file cannot be decoded (truncated, CRC
+    error in a critical chunk); ancillary chunks (text, colour profile, ...) with a bad CRC are dropped
+    from the returned data, as libpng would after a warning. Data after the IEND chunk is allowed.
+    """
+    pos, n, bad = len(PNG_SIGNATURE), len(data), []
+    view = memoryview(data)  # CRCs over the chunks without copying them
+    while True:
+        if pos + 12 > n:
+            return data, "truncated PNG (the data ends before the IEND chunk)"
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        kind = data[pos + 4:pos + 8]
+        if length > 0x7FFFFFFF or not kind.isalpha():
+            return data, f"corrupt PNG (no valid chunk at byte {pos})"
+        end = pos + 12 + length
+        if end > n:
+            return data, f"truncated PNG (the data ends inside the {kind.decode()} chunk at byte {pos})"
+        if zlib.crc32(view[pos + 4:end - 4]) != int.from_bytes(data[end - 4:end], "big"):
+            if kind[:1].isupper():  # critical: IHDR, PLTE, IDAT, IEND
+                return data, f"corrupt PNG (CRC error in the {kind.decode()} chunk at byte {pos})"
+            bad.append((pos, end))
+        if kind == b"IEND":
+            break
+        pos = end
+    for start, stop in reversed(bad):
+        data = data[:start] + data[stop:]
+    return data, None
+
+
 def png_is_complete(data: bytes) -> bool:
-    """True when a PNG stream holds its IEND chunk."""
-    return b"IEND" in data[-64:]
+    """True when a PNG stream reaches its IEND chunk (data after it is allowed)."""
+    return not (png_check(data)[1] or "").startswith("truncated")
 
 
 def describe_bytes(data: bytes) -> str:
@@ -78,8 +116,10 @@ def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
         raise ImageError(f"{name}: empty file (0 bytes)")
     if data[:3] == b"\xff\xd8\xff" and not jpeg_is_complete(data):
         raise ImageError(f"{name}: truncated or corrupt JPEG (the data ends before the image does)")
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and not png_is_complete(data):
-        raise ImageError(f"{name}: truncated PNG (no IEND chunk)")
+    if data[:8] == PNG_SIGNATURE:
+        data, problem = png_check(data)
+        if problem:
+            raise ImageError(f"{name}: {problem}")
     buf = np.frombuffer(data, np.uint8)
     try:
         img = cv2.imdecode(buf, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)

@@ -2,10 +2,16 @@
 // No build step, no dependencies. `window.emorec` exposes the page's state (used by the browser test).
 "use strict";
 
+// One colour per emotion, by the common names the server answers with (emorec/labels.py); other spellings
+// of the same emotions (FER+'s nouns) map to them, so no class falls back to the default colour.
 const COLORS = {
   angry: "#d93025", disgust: "#188038", fear: "#8e44ad", happy: "#f29900", sad: "#1a73e8",
   surprise: "#00a3bf", neutral: "#7a8594", contempt: "#a0522d",
 };
+const SYNONYMS = {
+  anger: "angry", happiness: "happy", sadness: "sad", surprised: "surprise", fearful: "fear", disgusted: "disgust",
+};
+const DEFAULT_COLOR = "#2f6fde";
 const CAMERA_FPS = 4;          // frames sent per second at most (one request in flight at a time)
 const CAMERA_MAX_WIDTH = 640;  // frames are scaled down to this before upload
 
@@ -26,7 +32,10 @@ const state = window.emorec = {
   file: null,          // the uploaded File (re-analysed when the options change)
 };
 
-const colorOf = (emotion) => COLORS[emotion] || "#2f6fde";
+const colorOf = (emotion) => {
+  const key = String(emotion).toLowerCase();
+  return COLORS[SYNONYMS[key] || key] || DEFAULT_COLOR;
+};
 const pct = (p) => `${Math.round(p * 100)}%`;
 
 function showError(msg) {
@@ -205,10 +214,12 @@ async function analyzePhoto(file) {
   try {
     const [result, ok] = await Promise.all([analyze(file, file.name || "image"), shown]);
     if (state.file !== file) return;  // another image was chosen meanwhile
+    el.stage.hidden = !ok;  // no broken-image icon: the faces are listed below all the same
     show(result, ok ? "" : " · (this browser cannot display the image itself)");
   } catch (e) {
     if (state.file !== file) return;
     drawResult(null);
+    el.stage.hidden = true;  // nothing to show over: no stale or broken image
     el.status.textContent = "";
     showError(`Could not analyse ${file.name || "the image"}: ${e.message}`);
   }
@@ -249,6 +260,7 @@ async function cameraLoop(myStream) {
     if (el.video.readyState >= 2 && el.video.videoWidth > 0) {
       try {
         const blob = await frameBlob();
+        if (stream !== myStream) break;                      // stopped while the frame was being encoded
         const result = await analyze(blob, "webcam.jpg");   // awaited: never more than one request in flight
         if (stream !== myStream) break;
         state.frames++;
