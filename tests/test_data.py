@@ -44,9 +44,12 @@ GOOD_PIXELS = " ".join(["7"] * 2304)
     (f"3,{' '.join(['7'] * 2303)},Training", "pixels", "expected 2304 values"),
     (f"3,{GOOD_PIXELS[:-1]}x,Training", "pixels", "not a number"),
     (f"3,{' '.join(['7'] * 2303)} 300,Training", "pixels", "out of range"),
-    (f"9,{GOOD_PIXELS},Training", "emotion", "out of range"),
+    (f"9,{GOOD_PIXELS},Training", "emotion", "9 is not a class (0-6)"),
+    (f"-1,{GOOD_PIXELS},Training", "emotion", "-1 is not a class (0-6)"),
     (f"happy,{GOOD_PIXELS},Training", "emotion", "not a whole number"),
     ("3,,Training", "pixels", "empty"),
+    (f"3,{GOOD_PIXELS},", "Usage", "empty; expected one of Training, PublicTest, PrivateTest"),
+    (f"3,{GOOD_PIXELS},Test", "Usage", "'Test' is not one of Training, PublicTest, PrivateTest"),
 ])
 def test_bad_row_names_file_row_and_field(tmp_path, line, field, words):
     path = _csv_with(tmp_path, line)
@@ -57,6 +60,51 @@ def test_bad_row_names_file_row_and_field(tmp_path, line, field, words):
     d = read_fer2013_csv(path, skip_bad_rows=True)
     assert len(d) == 4 and len(d.bad_rows) == 1 and "row 3" in d.bad_rows[0]
     assert list(d.rows) == [0, 1, 3, 4]
+
+
+def test_usage_is_read_case_insensitively(tmp_path):
+    """'publictest' or ' TRAINING ' is the split it names, not a row silently left out of every split."""
+    images, labels = synthetic_faces(6)
+    usage = ["training", " TRAINING ", "Training", "publictest", "PublicTest", "privateTEST"]
+    d = read_fer2013_csv(write_fer_csv(tmp_path / "u.csv", images, labels, usage))
+    assert d.bad_rows == [] and list(d.usage) == ["Training"] * 3 + ["PublicTest"] * 2 + ["PrivateTest"]
+    assert [len(d.split(s)) for s in ("Training", "PublicTest", "PrivateTest")] == [3, 2, 1]
+
+
+def test_any_whitespace_separates_pixels(tmp_path):
+    """A tab or a run of spaces between two pixel values is a separator, not an empty field."""
+    images, labels = synthetic_faces(3)
+    path = write_fer_csv(tmp_path / "ws.csv", images, labels, ["Training"] * 3)
+    lines = path.read_text().splitlines()
+    values = [str(v) for v in images[1].ravel()]
+    lines[2] = f"{labels[1]}, {values[0]}\t{values[1]}  {values[2]} \t {' '.join(values[3:])}\t,Training"
+    path.write_text("\n".join(lines) + "\n")
+    d = read_fer2013_csv(path)
+    assert d.bad_rows == []
+    np.testing.assert_array_equal(d.images, images)
+
+
+def test_missing_ferplus_votes_name_the_option(tmp_path):
+    images, labels = synthetic_faces(2)
+    fer = write_fer_csv(tmp_path / "fer2013.csv", images, labels, ["Training"] * 2)
+    with pytest.raises(DataError, match=r"fer2013new\.csv.*not found.*--ferplus-csv"):
+        load_dataset(fer, labels="ferplus")
+
+
+def test_evaluate_on_data_without_splits_suggests_split_all(tmp_path):
+    import subprocess
+    import sys
+
+    images, labels = synthetic_faces(14)
+    path = write_fer_csv(tmp_path / "nosplit.csv", images, labels, ["Training"] * 14)
+    path.write_text("\n".join(line.rsplit(",", 1)[0] for line in path.read_text().splitlines()) + "\n")
+    run = lambda *a: subprocess.run([sys.executable, "-m", "emorec", "evaluate", str(path), "--out",  # noqa: E731
+                                     str(tmp_path / "ev"), *a], capture_output=True, text=True, timeout=120)
+    out = run()
+    assert out.returncode == 1 and "nosplit.csv" in out.stderr and "--split all" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
+    out = run("--split", "all")
+    assert out.returncode == 0 and "(n=14)" in out.stdout, out.stderr
 
 
 def test_missing_column_and_missing_file(tmp_path):
@@ -150,8 +198,12 @@ def test_image_folder_with_splits_and_aliases(tmp_path):
     d = read_image_folder(tmp_path, skip_bad_rows=True)
     assert len(d) == 14 and len(d.split("Training")) == 10 and len(d.split("PublicTest")) == 4
     assert d.images.shape == (14, 48, 48)
-    order = np.argsort([int(p) for p in range(14)])
-    assert sorted(d.labels.tolist()) == sorted(labels[order].tolist())
+    # every image read back (96 -> 48 px, area) is one of the originals, with that original's class and split
+    source = {img.tobytes(): i for i, img in enumerate(images)}
+    found = [source.get(img.tobytes()) for img in d.images]
+    assert sorted(i for i in found if i is not None) == list(range(14))
+    for img_label, split, i in zip(d.labels, d.usage, found):
+        assert img_label == labels[i] and split == ("Training" if i < 10 else "PublicTest")
     assert any("broken.png" in b for b in d.bad_rows)
 
 

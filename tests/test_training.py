@@ -1,4 +1,6 @@
-"""A real (short) training run: the loss falls, runs resume after a kill, and DDP works with 2 processes."""
+"""A real (short) training run: the loss falls, runs resume after a kill, DDP works with 2 processes, best.pt is
+selected on the validation part of Training (PublicTest measured once, at the end), and bad options or output
+places are refused with a clear message."""
 
 import csv
 import json
@@ -7,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +19,8 @@ torch = pytest.importorskip("torch")
 from emorec.training.augment import random_affine  # noqa: E402
 from emorec.training.net import ARCHITECTURES, build_model  # noqa: E402
 from emorec.training.train import TrainConfig, train  # noqa: E402
+
+from conftest import synthetic_faces  # noqa: E402
 
 
 def _log(run):
@@ -59,14 +64,62 @@ def test_training_lowers_the_loss_and_writes_a_run(trained_run):
 
 
 def test_bf16_training_also_learns(tiny_csv, tmp_path):
-    """--bf16 (autocast) trains the same float32 weights: the loss falls and the checkpoint stays float32."""
-    best = train(TrainConfig(data=str(tiny_csv), out=str(tmp_path), epochs=3, batch_size=32, lr=3e-3, bf16=True,
-                             progress=False, threads=1), log=lambda s: None)
+    """--precision bf16 (autocast) trains the same float32 weights: the loss falls and the checkpoint stays float32."""
+    best = train(TrainConfig(data=str(tiny_csv), out=str(tmp_path), epochs=3, batch_size=32, lr=3e-3,
+                             precision="bf16", device="cpu", progress=False, threads=1), log=lambda s: None)
     rows = _log(tmp_path)
     assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"]) - 0.1
     assert best["val_acc"] > 0.3
-    ck = torch.load(tmp_path / "best.pt", weights_only=False)
+    assert json.loads((tmp_path / "config.json").read_text())["precision"] == "bf16"
+    ck = torch.load(tmp_path / "best.pt", weights_only=True)
     assert all(v.dtype in (torch.float32, torch.int64) for v in ck["model"].values())
+
+
+def test_fp16_uses_a_gradient_scaler(tiny_csv, tmp_path):
+    """fp16 autocast (GPUs without bf16) scales the loss; the scaler's state is kept for --resume."""
+    train(TrainConfig(data=str(tiny_csv), out=str(tmp_path), epochs=1, batch_size=32, limit=100, precision="fp16",
+                      device="cpu", progress=False, threads=1), log=lambda s: None)
+    ck = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert ck["scaler"]["scale"] > 1 and ck["config"]["precision"] == "fp16"
+    assert all(v.dtype in (torch.float32, torch.int64) for v in ck["model"].values())
+
+
+def test_batches_converted_on_the_device_equal_the_preprocessing():
+    from emorec.preprocess import preprocess
+    from emorec.training.train import to_input
+
+    faces, _ = synthetic_faces(9)
+    np.testing.assert_array_equal(to_input(torch.from_numpy(faces).unsqueeze(1)).numpy(), preprocess(faces))
+
+
+def test_best_checkpoint_is_selected_on_the_validation_part(trained_run, tiny_csv):
+    """best.pt is the epoch of highest accuracy on the part of Training held out, its recorded accuracy is
+    that part's, and PublicTest is measured once, at the end, with it (test.json)."""
+    from emorec.data import read_fer2013_csv
+    from emorec.training.export import load_checkpoint
+    from emorec.training.train import evaluate_logits
+
+    run, best = trained_run
+    cfg = json.loads((run / "config.json").read_text())
+    data = read_fer2013_csv(tiny_csv)
+    _, val = data.split("Training").stratified_split(0.1, seed=0)
+    assert cfg["selection"] == "best validation accuracy on 10% of Training (stratified by class, seed 0)"
+    assert cfg["validation"]["rows"] == len(val) and cfg["validation"]["rows_sha256"] == val.fingerprint()
+    with open(run / "log.csv") as fh:
+        assert next(csv.reader(fh)) == ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"]
+    val_acc = [float(r["val_acc"]) for r in _log(run)]
+    model, ck = load_checkpoint(run / "best.pt")
+    assert ck["epoch"] == int(np.argmax(val_acc)) == best["epoch"] and ck["selection"] == cfg["selection"]
+
+    def accuracy(d):
+        x = torch.from_numpy(d.images).unsqueeze(1)
+        return (evaluate_logits(model, x).argmax(1).numpy() == d.labels).mean()
+
+    assert accuracy(val) == pytest.approx(ck["val_acc"], abs=1e-6) == pytest.approx(max(val_acc), abs=1e-5)
+    test = json.loads((run / "test.json").read_text())
+    public = data.split("PublicTest")
+    assert test["split"] == "PublicTest" and test["rows"] == 120 and test["epoch"] == ck["epoch"] + 1
+    assert test["accuracy"] == pytest.approx(accuracy(public), abs=1e-4) == best["test"]["accuracy"]
 
 
 def test_same_seed_same_run(tiny_csv, tmp_path):
@@ -77,8 +130,123 @@ def test_same_seed_same_run(tiny_csv, tmp_path):
     assert a["train_loss"] == b["train_loss"] and a["val_acc"] == b["val_acc"]
 
 
-def _cli(*args):
-    return [sys.executable, "-m", "emorec", "train", *map(str, args)]
+def _cli(*args, command="train"):
+    return [sys.executable, "-m", "emorec", command, *map(str, args)]
+
+
+def _run(*args, command="train", timeout=300):
+    env = {**os.environ, "COLUMNS": "200", "OMP_NUM_THREADS": "1"}
+    return subprocess.run(_cli(*args, command=command), capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_cli_trains_on_cpu_and_measures_publictest_once(tiny_csv, tmp_path):
+    run = tmp_path / "run"
+    out = _run(tiny_csv, "--out", run, "--device", "cpu", "--epochs", 2, "--limit", 200, "--batch-size", 32,
+               "--threads", 1, "--no-progress")
+    assert out.returncode == 0, out.stderr
+    final = json.loads(out.stdout.strip().splitlines()[-1])
+    test = json.loads((run / "test.json").read_text())
+    assert final["test_split"] == "PublicTest" and final["test_acc"] == test["accuracy"] and final["test_rows"] == 120
+    assert final["val_rows"] == json.loads((run / "config.json").read_text())["validation"]["rows"]
+    assert abs(final["val_rows"] - 20) <= 7  # 10% of the 200 Training rows used, within a row per class
+    epoch_lines = [ln for ln in out.stderr.splitlines() if ln.startswith("epoch ")]
+    assert len(epoch_lines) == 2 and not any("PublicTest" in ln or "test" in ln for ln in epoch_lines)
+    assert sum("PublicTest (measured once" in ln for ln in out.stderr.splitlines()) == 1
+    assert json.loads((run / "config.json").read_text())["device"] == "cpu"
+
+
+@pytest.mark.parametrize("option, value, words", [
+    ("--schedule", "step", "'step' is not one of plateau, cosine"),
+    ("--arch", "resnet", "'resnet' is not one of mini_xception"),
+    ("--labels", "affectnet", "'affectnet' is not one of fer2013, ferplus"),
+    ("--device", "tpu", "'tpu' is not one of auto, cpu, cuda, mps"),
+    ("--precision", "fp8", "'fp8' is not one of auto, fp32, bf16, fp16"),
+    ("--epochs", "0", "must be >= 1"),
+    ("--epochs", "-3", "must be >= 1"),
+    ("--batch-size", "0", "must be >= 1"),
+    ("--lr", "0", "must be > 0"),
+    ("--label-smoothing", "1", "must be in [0, 1)"),
+    ("--val-fraction", "1.5", "must be in (0, 1)"),
+    ("--val-fraction", "0", "must be in (0, 1)"),
+])
+def test_bad_option_values_are_refused_naming_the_option(tiny_csv, tmp_path, option, value, words):
+    out = _run(tiny_csv, "--out", tmp_path / "r", option, value)
+    assert out.returncode == 2 and f"'{option}'" in out.stderr and words in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr and not (tmp_path / "r").exists()
+
+
+def test_an_existing_run_is_not_overwritten(tiny_csv, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text('{"mine": 1}')
+    out = _run(tiny_csv, "--out", run, "--epochs", 1)
+    assert out.returncode == 2 and "already holds a run" in out.stderr and "--overwrite" in out.stderr
+    assert (run / "config.json").read_text() == '{"mine": 1}' and not (run / "log.csv").exists()
+
+
+def test_resume_without_a_checkpoint_is_refused(tiny_csv, tmp_path):
+    out = _run(tiny_csv, "--out", tmp_path / "fresh", "--epochs", 1, "--resume")
+    assert out.returncode == 2 and f"{tmp_path / 'fresh' / 'last.pt'} not found" in out.stderr
+    assert not (tmp_path / "fresh" / "config.json").exists()
+
+
+def test_resume_with_another_validation_split_is_refused(trained_run, tiny_csv, tmp_path):
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(trained_run[0], run)
+    out = _run(tiny_csv, "--out", run, "--epochs", 5, "--resume", "--val-seed", 1, "--no-progress")
+    assert out.returncode == 2 and "validation split differ" in out.stderr
+    assert len(_log(run)) == 3
+
+
+def test_best_pt_changes_only_for_a_higher_validation_accuracy(trained_run, tiny_csv, tmp_path):
+    """Resume a copy of a run whose record says the best validation accuracy so far is out of reach:
+    the new epoch is logged and saved to last.pt, but best.pt stays the old epoch's."""
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(trained_run[0], run)
+    ck = torch.load(run / "last.pt", weights_only=True)
+    ck["best"]["val_acc"] = 1.01
+    torch.save(ck, run / "last.pt")
+    before = torch.load(run / "best.pt", weights_only=True)["epoch"]
+    train(TrainConfig(data=str(tiny_csv), out=str(run), epochs=4, batch_size=32, lr=3e-3, resume=True,
+                      progress=False, threads=1), log=lambda s: None)
+    assert len(_log(run)) == 4 and torch.load(run / "last.pt", weights_only=True)["epoch"] == 3
+    assert torch.load(run / "best.pt", weights_only=True)["epoch"] == before
+    test = json.loads((run / "test.json").read_text())
+    assert test["epoch"] == before + 1
+    # and PublicTest was measured with that best.pt, not with the last epoch's weights
+    from emorec.data import read_fer2013_csv
+    from emorec.training.export import load_checkpoint
+    from emorec.training.train import evaluate_logits, soft_cross_entropy
+
+    public = read_fer2013_csv(tiny_csv).split("PublicTest")
+    logits = evaluate_logits(load_checkpoint(run / "best.pt")[0], torch.from_numpy(public.images).unsqueeze(1))
+    loss = soft_cross_entropy(logits, torch.from_numpy(public.soft_targets())).item()
+    assert test["loss"] == pytest.approx(loss, abs=2e-5)
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "export"])
+def test_unwritable_out_is_a_clear_error(trained_run, tiny_csv, tmp_path, command):
+    afile = tmp_path / "afile"
+    afile.write_text("a file, not a folder")
+    first = {"train": tiny_csv, "evaluate": tiny_csv, "export": trained_run[0] / "best.pt"}[command]
+    for bad in (afile / "x", "/proc/emorec/x"):
+        target = f"{bad}.onnx" if command == "export" else bad
+        out = _run(first, "--out", target, command=command)
+        assert out.returncode == 1 and "error:" in out.stderr and "Traceback" not in out.stderr, out.stderr
+        assert "cannot write" in out.stderr and str(Path(target).parent if command == "export" else target) \
+            in out.stderr
+
+
+def test_export_of_a_non_checkpoint_is_a_clear_error(tmp_path):
+    from emorec.samples import sample_path
+
+    out = _run(sample_path(), "--out", tmp_path / "x.onnx", command="export")
+    assert out.returncode == 1 and "not an emorec checkpoint" in out.stderr and sample_path().name in out.stderr
+    assert "Traceback" not in out.stderr and "Unpickling" not in out.stderr and not (tmp_path / "x.onnx").exists()
 
 
 def test_resume_after_kill_loses_at_most_one_epoch(tiny_csv, tmp_path):
@@ -92,7 +260,7 @@ def test_resume_after_kill_loses_at_most_one_epoch(tiny_csv, tmp_path):
     proc.wait()
     done = len(_log(run))
     assert 2 <= done < 40
-    ck = torch.load(run / "last.pt", weights_only=False)
+    ck = torch.load(run / "last.pt", weights_only=True)  # tensors and plain types only
     assert ck["epoch"] >= done - 1  # the checkpoint holds every logged epoch
     out = subprocess.run(_cli(tiny_csv, "--out", run, "--epochs", done + 2, "--batch-size", 32, "--threads", 1,
                               "--no-progress", "--resume"), capture_output=True, text=True, timeout=300)
@@ -108,17 +276,17 @@ def test_ddp_two_processes_gloo(tiny_csv, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                           "-m", "emorec", "train", str(tiny_csv), "--out", str(run), "--epochs", "2",
-                          "--batch-size", "32", "--no-progress"], capture_output=True, text=True, timeout=300,
-                         env=env)
+                          "--batch-size", "32", "--device", "cpu", "--no-progress"],
+                         capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["world_size"] == 2
     rows = _log(run)
     assert len(rows) == 2  # one process writes the log: no duplicate rows
     assert out.stderr.count("epoch 1/2 ") == 1
-    # each process saw half of every epoch: 480 rows / (32 * 2) = 7 steps per process
+    # each process saw half of every epoch: 433 rows / (32 * 2) = 6 steps per process
     assert float(rows[1]["train_loss"]) < float(rows[0]["train_loss"])
-    ck = torch.load(run / "best.pt", weights_only=False)
+    ck = torch.load(run / "best.pt", weights_only=True)
     assert not any(k.startswith("module.") for k in ck["model"])  # loadable without DDP
 
 
@@ -132,7 +300,7 @@ def test_bad_data_gives_a_clear_cli_error(tmp_path):
 
 
 def test_skip_bad_rows_trains_on_the_rest_and_says_how_many(tmp_path):
-    from conftest import synthetic_faces, write_fer_csv
+    from conftest import write_fer_csv
 
     images, labels = synthetic_faces(80)
     labels = labels.copy()
@@ -142,4 +310,5 @@ def test_skip_bad_rows_trains_on_the_rest_and_says_how_many(tmp_path):
                               "--skip-bad-rows", "--no-progress"), capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "skipped 2 bad rows" in out.stderr and "row 4" in out.stderr
-    assert json.loads((tmp_path / "r" / "config.json").read_text())["train_rows"] == 62
+    cfg = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert cfg["train_rows"] + cfg["validation"]["rows"] == 62

@@ -46,6 +46,32 @@ class Dataset:
         return Dataset(self.images[mask], self.labels[mask], self.classes, pick(self.targets),
                        pick(self.usage), pick(self.rows), self.bad_rows, self.source)
 
+    def stratified_split(self, fraction: float, seed: int = 0) -> tuple["Dataset", "Dataset"]:
+        """Hold out ``fraction`` of every class: returns ``(rest, held_out)``, both in the original row order.
+
+        In each class, ``round(fraction * rows of the class)`` rows are drawn without replacement by a NumPy
+        ``Generator`` seeded with ``seed`` (classes in index order), so the held-out part keeps the class
+        proportions (within one row per class) and is the same for the same data and seed on every machine.
+        """
+        if not 0 < fraction < 1:
+            raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+        rng = np.random.default_rng(seed)
+        held = np.zeros(len(self), dtype=bool)
+        for k in range(len(self.classes)):
+            idx = np.flatnonzero(self.labels == k)
+            held[rng.permutation(idx)[:int(np.floor(fraction * len(idx) + 0.5))]] = True
+        if not held.any() or held.all():
+            raise DataError(f"{self.source}: cannot hold out {fraction:g} of {len(self)} rows by class: "
+                            f"{'nothing' if not held.any() else 'everything'} would be held out")
+        return self.subset(~held), self.subset(held)
+
+    def fingerprint(self) -> str:
+        """sha256 of the source row numbers (``rows``): names exactly which rows a part holds."""
+        import hashlib
+
+        rows = self.rows if self.rows is not None else np.arange(len(self))
+        return hashlib.sha256(np.ascontiguousarray(rows, dtype="<i8").tobytes()).hexdigest()
+
     def split(self, name: str | None) -> "Dataset":
         """Rows of one split (``Training``, ``PublicTest``, ``PrivateTest``); ``None`` keeps all."""
         if name is None:
@@ -93,25 +119,40 @@ def _fail_or_collect(problems: dict[int, str], path: Path, skip: bool) -> list[s
 
 
 def _scan_pixels(column) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per row of space-separated numbers: how many numbers, and whether anything else is there.
+    """Per row of whitespace-separated numbers: how many numbers, and whether anything else is there.
 
-    One pass over the bytes of all rows with NumPy (regular expressions row by row take ~10 s on FER2013).
+    Any run of spaces or tabs separates two numbers. One pass over the bytes of all rows with NumPy
+    (regular expressions row by row take ~10 s on FER2013).
     """
     stripped = column.str.strip()
     pix = stripped.to_numpy(dtype=object)
     lens = stripped.str.len().to_numpy(dtype=np.int64)
-    counts = stripped.str.count(" ").to_numpy(dtype=np.int64) + 1
+    counts = np.zeros(len(pix), dtype=np.int64)
     bad = lens == 0
     rows = np.flatnonzero(~bad)
     if len(rows):
         raw = np.frombuffer(" ".join(pix[rows]).encode("ascii", errors="replace"), dtype=np.uint8)
         starts = np.concatenate([[0], np.cumsum(lens[rows] + 1)[:-1]])  # each row plus one separator
-        space = raw == 32
-        other = ~(space | ((raw >= 48) & (raw <= 57)))
-        other[1:] |= space[1:] & space[:-1]  # two spaces in a row: an empty field
-        where = np.flatnonzero(other)  # bad bytes are rare: find their rows by position
+        space = (raw == 32) | ((raw >= 9) & (raw <= 13))  # space, tab, CR, LF, VT, FF
+        digit = (raw >= 48) & (raw <= 57)
+        first = digit.copy()
+        first[1:] &= ~digit[:-1]  # the first digit of each number
+        counts[rows] = np.add.reduceat(first.astype(np.int64), starts)
+        where = np.flatnonzero(~(space | digit))  # bad bytes are rare: find their rows by position
         bad[rows[np.unique(np.searchsorted(starts, where, side="right") - 1)]] = True
     return counts, bad, pix
+
+
+def _usage(column, problems: dict[int, str], field_name: str = "Usage") -> np.ndarray:
+    """The split name of every row, case-insensitively ('publictest' -> 'PublicTest'); others are problems."""
+    canon = {s.lower(): s for s in SPLITS}
+    raw = column.str.strip().to_numpy(dtype=object)
+    usage = np.array([canon.get(str(v).lower(), "") for v in raw], dtype=object)
+    allowed = ", ".join(SPLITS)
+    for i in np.flatnonzero(usage == ""):
+        problems.setdefault(i, f"field {field_name!r}: empty; expected one of {allowed}" if raw[i] == ""
+                            else f"field {field_name!r}: {raw[i]!r} is not one of {allowed}")
+    return usage
 
 
 def read_fer2013_csv(path, *, image_size: int = 48, skip_bad_rows: bool = False) -> Dataset:
@@ -125,18 +166,20 @@ def read_fer2013_csv(path, *, image_size: int = 48, skip_bad_rows: bool = False)
     n_pix = image_size * image_size
     problems: dict[int, str] = {}
 
+    k = len(FER2013_CLASSES)
     emo = df["emotion"].str.strip()
-    emo_ok = emo.str.fullmatch(r"\d+").to_numpy(dtype=bool)
+    is_int = emo.str.fullmatch(r"[+-]?\d+").to_numpy(dtype=bool)
+    emo_ok = is_int & (emo.str.len().to_numpy() <= 12)
     labels = np.full(len(df), -1, dtype=np.int64)
     labels[emo_ok] = emo[emo_ok].astype(np.int64).to_numpy()
-    for i in np.flatnonzero(~emo_ok):
+    for i in np.flatnonzero(~is_int):
         problems[i] = f"field 'emotion': {df['emotion'].iat[i]!r} is not a whole number"
-    for i in np.flatnonzero(emo_ok & ((labels < 0) | (labels >= len(FER2013_CLASSES)))):
-        problems[i] = f"field 'emotion': label {labels[i]} out of range 0..{len(FER2013_CLASSES) - 1}"
+    for i in np.flatnonzero(is_int & ~(emo_ok & (labels >= 0) & (labels < k))):
+        problems[i] = f"field 'emotion': {emo.iat[i]} is not a class (0-{k - 1})"
 
     counts, bad_char, pix = _scan_pixels(df["pixels"])
     for i in np.flatnonzero(bad_char):
-        bad = next((t for t in str(pix[i]).split() if not t.isdigit()), "")
+        bad = next((t for t in str(pix[i]).split() if not (t.isascii() and t.isdigit())), "")
         problems.setdefault(i, f"field 'pixels': {bad!r} is not a number" if bad else "field 'pixels': empty")
     for i in np.flatnonzero(~bad_char & (counts != n_pix)):
         problems.setdefault(i, f"field 'pixels': expected {n_pix} values ({image_size}x{image_size}), "
@@ -150,9 +193,7 @@ def read_fer2013_csv(path, *, image_size: int = 48, skip_bad_rows: bool = False)
     for i in np.flatnonzero(ok & (values.max(axis=1) > 255)):
         problems.setdefault(i, f"field 'pixels': value {values[i].max()} out of range 0..255")
 
-    usage = None
-    if "Usage" in df.columns:
-        usage = df["Usage"].str.strip().to_numpy(dtype=object)
+    usage = _usage(df["Usage"], problems) if "Usage" in df.columns else None
 
     bad = _fail_or_collect(problems, path, skip_bad_rows)
     keep = np.ones(len(df), dtype=bool)
@@ -191,6 +232,7 @@ def read_ferplus(fer_csv, ferplus_csv, *, image_size: int = 48, skip_bad_rows: b
         votes[good, j] = s[good].astype(np.float32).to_numpy()
         for i in np.flatnonzero(~good):
             problems.setdefault(i, f"field {c!r}: {df[c].iat[i]!r} is not a whole number")
+    plus_usage = _usage(df["Usage"], problems)
     bad = fer.bad_rows + _fail_or_collect(problems, ferplus_csv, skip_bad_rows)
 
     emo = votes[:, :8]
@@ -202,7 +244,7 @@ def read_ferplus(fer_csv, ferplus_csv, *, image_size: int = 48, skip_bad_rows: b
     rows = fer.rows[keep]
     targets = emo[rows] / emo[rows].sum(axis=1, keepdims=True)
     labels = emo[rows].argmax(axis=1).astype(np.int64)
-    usage = df["Usage"].str.strip().to_numpy(dtype=object)[rows]
+    usage = plus_usage[rows]
     return Dataset(fer.images[keep], labels, list(FERPLUS_CLASSES), targets.astype(np.float32),
                    usage, rows, bad, f"{fer.source} + {ferplus_csv}")
 
@@ -222,11 +264,11 @@ def read_image_folder(root, *, image_size: int = 48, classes: list[str] | None =
 
     Split folders ``train``/``test`` map to ``Training``/``PublicTest``. Classes default to the FER2013
     seven (folder names such as ``happy`` or ``happiness`` both work); images are made grey and resized
-    with :func:`emorec.preprocess.to_grey_uint8` and area interpolation.
+    with :func:`emorec.preprocess.to_uint8_face`, as inference does.
     """
     import cv2
 
-    from .preprocess import to_grey_uint8
+    from .preprocess import to_uint8_face
 
     root = Path(root)
     if not root.is_dir():
@@ -255,9 +297,8 @@ def read_image_folder(root, *, image_size: int = 48, classes: list[str] | None =
                         raise DataError(msg + " (--skip-bad-rows skips it)")
                     bad.append(msg)
                     continue
-                grey = to_grey_uint8(img)
-                if grey.shape != (image_size, image_size):
-                    grey = cv2.resize(grey, (image_size, image_size), interpolation=cv2.INTER_AREA)
+                # the one preprocessing function's resize (area when shrinking, linear when enlarging)
+                grey = to_uint8_face(img, image_size)
                 images.append(grey)
                 labels.append(classes.index(name))
                 usage.append(split or "")
@@ -279,6 +320,9 @@ def load_dataset(path, *, labels: str = "fer2013", ferplus_csv=None, image_size:
         return read_image_folder(path, image_size=image_size, skip_bad_rows=skip_bad_rows)
     if labels == "ferplus":
         ferplus_csv = Path(ferplus_csv) if ferplus_csv else path.parent / "fer2013new.csv"
+        if not ferplus_csv.exists():
+            raise DataError(f"{ferplus_csv}: FER+ votes file not found; FER+ labels need fer2013new.csv beside "
+                            f"{path.name} or its path given with --ferplus-csv")
         return read_ferplus(path, ferplus_csv, image_size=image_size, skip_bad_rows=skip_bad_rows)
     if labels != "fer2013":
         raise DataError(f"unknown label set {labels!r}; use 'fer2013' or 'ferplus'")

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import Dataset
+from .errors import EmorecError
 
 
 def metrics(labels: np.ndarray, probs: np.ndarray, classes: list[str]) -> dict:
@@ -57,9 +58,25 @@ def plot_confusion(result: dict, path, title: str = "") -> None:
     plt.close(fig)
 
 
+def output_folder(path, what: str = "output folder") -> Path:
+    """Make the folder ``path`` (parents too) and check a file can be written there, before any long work;
+    :class:`EmorecError` naming it otherwise (a file in the way, no permission, a read-only place)."""
+    import tempfile
+
+    path = Path(path)
+    try:
+        if path.exists() and not path.is_dir():
+            raise EmorecError(f"{path}: cannot write the {what} there: it is a file, not a folder")
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise EmorecError(f"{path}: cannot write the {what} there: {e.strerror or e}") from e
+    return path
+
+
 def write_report(result: dict, out_dir, stem: str = "evaluation") -> tuple[Path, Path]:
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = output_folder(out_dir, "evaluation report")
     js, png = out_dir / f"{stem}.json", out_dir / f"{stem}_confusion.png"
     js.write_text(json.dumps(result, indent=2) + "\n")
     plot_confusion(result, png)

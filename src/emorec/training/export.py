@@ -4,37 +4,88 @@ from __future__ import annotations
 
 import csv
 import json
+import pickle
 import time
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..errors import ModelError
-from ..model_card import sha256
+from ..errors import EmorecError, ModelError
+from ..model_card import preprocess_contract, sha256
 from ..preprocess import SCALING
 from .net import ARCHITECTURES, WithSoftmax, build_model
 
 
 def load_checkpoint(path) -> tuple[torch.nn.Module, dict]:
+    """The network and metadata of a checkpoint written by ``emorec train`` (``best.pt``/``last.pt``).
+
+    Loaded with ``weights_only=True``: a checkpoint holds tensors and plain types only, and any other
+    file (an image, a pickle of something else, a truncated download) is a :class:`ModelError` naming it.
+    """
     path = Path(path)
     if not path.exists():
         raise ModelError(f"{path}: checkpoint not found")
+    if path.is_dir():
+        raise ModelError(f"{path}: is a folder; give a checkpoint such as {path / 'best.pt'}")
     try:
-        ck = torch.load(path, map_location="cpu", weights_only=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PyTorch's notes on pickle protocols would bury the message
+            ck = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise ModelError(f"{path}: not an emorec checkpoint (a .pt written by 'emorec train'): not a PyTorch file "
+                         "of tensors and plain values (it was read with weights_only=True)") from e
+    except (RuntimeError, EOFError, OSError, ValueError, TypeError, AttributeError, ImportError,
+            zipfile.BadZipFile) as e:
+        why = "truncated or damaged" if "zip" in str(e).lower() or isinstance(e, EOFError) else \
+            (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ModelError(f"{path}: not an emorec checkpoint (a .pt written by 'emorec train'): {why}") from e
+    if not isinstance(ck, dict):
+        raise ModelError(f"{path}: not an emorec checkpoint (a .pt written by 'emorec train'): holds a "
+                         f"{type(ck).__name__}, not a dict")
+    try:
         model = build_model(ck["arch"], len(ck["classes"]))
         model.load_state_dict(ck["model"])
-    except (KeyError, RuntimeError, EOFError, OSError) as e:
-        raise ModelError(f"{path}: not an emorec checkpoint: {e}") from e
+    except KeyError as e:
+        raise ModelError(f"{path}: not an emorec checkpoint (a .pt written by 'emorec train'): no {e} entry") from e
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise ModelError(f"{path}: not an emorec checkpoint (a .pt written by 'emorec train'): "
+                         f"{(str(e).strip().splitlines() or [type(e).__name__])[0]}") from e
     return model.eval(), ck
 
 
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _selection(ck: dict, config: dict) -> dict:
+    """How the checkpoint was chosen, from what the run recorded."""
+    if ck.get("selection"):
+        return {"rule": ck["selection"], "validation": ck.get("validation"),
+                "epoch": int(ck["epoch"]) + 1, "validation_accuracy": float(ck.get("val_acc", float("nan")))}
+    split = config.get("val_split", "PublicTest")  # runs from before the validation part was carved
+    return {"rule": f"best {split} accuracy (this run validated on {split}: figures measured on {split} "
+                    "are optimistic for this model)",
+            "validation": {"from": split}, "epoch": int(ck["epoch"]) + 1,
+            "validation_accuracy": float(ck.get("val_acc", float("nan")))}
+
+
 def export_onnx(checkpoint, out, *, name: str | None = None, opset: int = 17) -> Path:
-    """Write ``out`` (.onnx) and a first card (``.json``); :func:`write_card` adds the evaluation."""
+    """Write ``out`` (.onnx) and a first card (``.json``); :func:`add_evaluation` adds the measurement
+    through ONNX Runtime. The card records how the checkpoint was selected and, for a run's ``best.pt``, the run's
+    one PublicTest measurement (``test.json``)."""
+    from ..evaluate import output_folder
+
     model, ck = load_checkpoint(checkpoint)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_dir():
+        raise EmorecError(f"{out}: is a folder; give the .onnx file to write, such as {out / 'model.onnx'}")
+    output_folder(out.parent, "model")
     size = int(ck["image_size"])
     dummy = torch.zeros(2, 1, size, size)
     with warnings.catch_warnings():
@@ -43,7 +94,11 @@ def export_onnx(checkpoint, out, *, name: str | None = None, opset: int = 17) ->
                           dynamic_axes={"faces": {0: "batch"}, "probs": {0: "batch"}}, opset_version=opset,
                           dynamo=False)
     run_dir = Path(checkpoint).parent
-    config = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").exists() else ck.get("config", {})
+    run_record = _read_json(run_dir / "config.json")
+    config = dict(ck.get("config") or run_record)
+    for k in ("precision", "device", "world_size"):  # resolved at run time: recorded beside the configuration
+        if k in run_record:
+            config[k] = run_record[k]
     log_csv = run_dir / "log.csv"
     seconds = [float(r["seconds"]) for r in csv.DictReader(open(log_csv))] if log_csv.exists() else []
     card = {
@@ -57,15 +112,24 @@ def export_onnx(checkpoint, out, *, name: str | None = None, opset: int = 17) ->
         "input_size": size,
         "input": f"float32 (N, 1, {size}, {size}), grey face crop",
         "scaling": SCALING,
+        "preprocess": preprocess_contract(size),
         "output": "float32 (N, classes) softmax probabilities",
         "epochs_trained": int(ck["epoch"]) + 1,
         "checkpoint_val_acc": float(ck.get("val_acc", float("nan"))),
-        "recipe": config,
+        "selection": _selection(ck, config),
+        "recipe": {k: v for k, v in config.items() if k not in ("resume", "overwrite", "progress")},
         "training_time": {"epochs_run": len(seconds), "wall_seconds": round(sum(seconds)),
                           "seconds_per_epoch": round(sum(seconds) / max(1, len(seconds)), 1)},
         "sha256": sha256(out),
         "exported": time.strftime("%Y-%m-%d"),
+        "evaluation": {},
     }
+    test = _read_json(run_dir / "test.json")  # the run's one measurement of this checkpoint, if it is best.pt
+    if test.get("split") and test.get("epoch") == card["epochs_trained"] and Path(checkpoint).name == "best.pt":
+        card["evaluation"][test["split"]] = {
+            "measured": f"{test['measured']} (PyTorch, the run's test.json)",
+            **{k: test[k] for k in ("rows", "accuracy", "macro_f1", "per_class", "confusion_matrix", "labels")
+               if k in test}}
     out.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
     return out
 
@@ -101,6 +165,8 @@ def add_evaluation(onnx_path, data, *, split: str = "PublicTest", ferplus_csv=No
     res = metrics(ds.labels, predict_dataset(clf, ds), clf.classes)
     res_flip = metrics(ds.labels, predict_dataset(clf, ds, flip=True), clf.classes)
     card.setdefault("evaluation", {})[split] = {
+        "measured": f"one pass over {split} with this .onnx through ONNX Runtime, after the checkpoint was "
+                    "selected; not used for selection",
         "rows": res["n"], "accuracy": res["accuracy"], "macro_f1": res["macro_f1"],
         "accuracy_flip_tta": res_flip["accuracy"], "per_class": res["per_class"],
         "confusion_matrix": res["confusion_matrix"],
@@ -111,8 +177,22 @@ def add_evaluation(onnx_path, data, *, split: str = "PublicTest", ferplus_csv=No
     return card
 
 
+def _val_rows(sel: dict) -> str:
+    v = sel.get("validation") or {}
+    if "rows" not in v:
+        return ""
+    return (f" ({v['rows']} validation rows, sha256 of their row numbers `{str(v.get('rows_sha256', ''))[:16]}...`; "
+            f"validation accuracy {sel.get('validation_accuracy', float('nan')):.2%})")
+
+
+def _precision_note(r: dict) -> str:
+    p = r.get("precision") or ("bf16" if r.get("bf16") else "fp32")
+    return {"bf16": ", bfloat16 autocast", "fp16": ", float16 autocast with gradient scaling"}.get(p, "")
+
+
 def card_markdown(card: dict) -> str:
     r = card.get("recipe", {})
+    sel = card.get("selection") or {}
     lines = [
         f"# emorec model card: `{card['name']}`", "",
         f"- **Architecture**: {card['arch']} (mini-XCEPTION, Arriaga et al. 2017; widths {card['arch_kwargs']}), "
@@ -120,19 +200,22 @@ def card_markdown(card: dict) -> str:
         f"- **Classes** ({len(card['classes'])}): {', '.join(card['classes'])}.",
         f"- **Input**: {card['input']}; scaling `{card['scaling']}` (grey, area-resized, [0,1] then [-1,1]).",
         f"- **Data**: {'FER2013 images with FER+ votes as soft targets (rows FER+ marks not-a-face or unknown dropped)' if card['labels'] == 'ferplus' else 'FER2013 (Kaggle CSV)'}; "
-        f"trained on the `{r.get('train_split', 'Training')}` split, model selected on `{r.get('val_split', 'PublicTest')}`. "
+        f"trained on the `{r.get('train_split', 'Training')}` split. "
         "PrivateTest was never seen (withheld for independent evaluation).",
+        f"- **Selection**: {sel.get('rule', 'not recorded')}; the checkpoint of epoch {sel.get('epoch')}"
+        f"{_val_rows(sel)}.",
         f"- **Recipe**: Adam lr {r.get('lr')}, weight decay {r.get('weight_decay')}, batch {r.get('batch_size')}, "
         f"{r.get('schedule')} schedule (warm-up {r.get('warmup_epochs')} epochs), label smoothing {r.get('label_smoothing')}, "
         f"augmentation {r.get('augment')}, categorical cross-entropy, seed {r.get('seed')}"
-        f"{', bfloat16 autocast' if r.get('bf16') else ''}; "
-        f"best checkpoint (by validation accuracy) from epoch {card['epochs_trained']} of {r.get('epochs')}; "
+        f"{_precision_note(r)}; "
+        f"best checkpoint from epoch {card['epochs_trained']} of {r.get('epochs')}; "
         f"{card['training_time']['epochs_run']} epochs took {card['training_time']['wall_seconds'] / 60:.0f} min "
-        f"on a 2-core CPU.",
+        f"({r.get('device', 'cpu')}, {r.get('world_size', 1)} process(es)).",
     ]
     for split, ev in card.get("evaluation", {}).items():
-        lines += [f"- **{split}** ({ev['rows']} rows, {ev['labels']}): accuracy **{ev['accuracy']:.2%}**, "
-                  f"with flip TTA {ev['accuracy_flip_tta']:.2%}; macro-F1 {ev['macro_f1']:.3f}.", "",
+        flip = f", with flip TTA {ev['accuracy_flip_tta']:.2%}" if "accuracy_flip_tta" in ev else ""
+        lines += [f"- **{split}** ({ev['rows']} rows, {ev['labels']}; {ev.get('measured', 'one pass')}): "
+                  f"accuracy **{ev['accuracy']:.2%}**{flip}; macro-F1 {ev['macro_f1']:.3f}.", "",
                   "| class | precision | recall | F1 | n |", "|---|---|---|---|---|"]
         lines += [f"| {c} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |"
                   for c, m in ev["per_class"].items()]

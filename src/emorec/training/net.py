@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .config import ARCHITECTURES  # name -> constructor keyword arguments; the model card records both
+
 
 class SeparableConv(nn.Sequential):
     """Depthwise 3x3 then pointwise 1x1 (Keras ``SeparableConv2D``, no bias), then BatchNorm."""
@@ -58,14 +60,6 @@ class MiniXception(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.modules_(self.stem(x))
         return self.head(self.dropout(x)).mean(dim=(2, 3))
-
-
-# name -> constructor keyword arguments; the model card records the name and these.
-ARCHITECTURES: dict[str, dict] = {
-    "mini_xception": dict(stem=8, widths=(16, 32, 64, 128)),  # the paper's, ~60k parameters
-    "mini_xception_x2": dict(stem=16, widths=(32, 64, 128, 256)),
-    "mini_xception_x4": dict(stem=32, widths=(64, 128, 256, 512), dropout=0.2),
-}
 
 
 def build_model(arch: str, num_classes: int) -> MiniXception:

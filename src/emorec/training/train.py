@@ -1,8 +1,16 @@
 """Train an emotion classifier: ``emorec train`` (or ``torchrun --nproc_per_node=N -m emorec train``).
 
-Reads top to bottom: config, data, model, the epoch loop (augment, step, validate), callbacks
-(reduce-LR-on-plateau or cosine, early stopping, best/last checkpoints, CSV log, plot).
-A run is one folder: ``last.pt`` (to ``--resume``), ``best.pt``, ``log.csv``, ``curves.png``, ``config.json``.
+Reads top to bottom: device and precision, the run folder, data, model, the epoch loop (augment, step,
+validate), callbacks (reduce-LR-on-plateau or cosine, early stopping, best/last checkpoints, CSV log, plot),
+and at the end one evaluation of ``best.pt`` on PublicTest.
+
+Honest validation: the checkpoint is selected, the LR reduced and training stopped on a *validation part
+carved from Training* (stratified by class, ``--val-fraction`` of it, seeded by ``--val-seed``). PublicTest
+is measured once, after training, with the final ``best.pt`` (``test.json``); it never steers training.
+
+A run is one folder: ``last.pt`` (to ``--resume``), ``best.pt``, ``log.csv``, ``curves.png``,
+``config.json`` (the configuration, the validation split and the selection rule) and ``test.json``.
+On a GPU the whole data set sits on the device as uint8 and each batch is converted and augmented there.
 """
 
 from __future__ import annotations
@@ -11,9 +19,12 @@ import csv
 import json
 import math
 import os
+import pickle
 import random
 import time
-from dataclasses import asdict, dataclass, field
+import warnings
+from contextlib import nullcontext
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -22,69 +33,113 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from ..data import Dataset, load_dataset
-from ..errors import DataError
-from ..preprocess import preprocess
+from ..errors import ModelError
+from ..evaluate import metrics, output_folder
 from .augment import random_affine
+from .config import ConfigError, TrainConfig, selection_rule
 from .net import build_model
 
+__all__ = ["TrainConfig", "train", "train_step", "to_input", "resolve_device", "resolve_precision"]
 
-@dataclass
-class TrainConfig:
-    data: str
-    out: str = "runs/train"
-    labels: str = "fer2013"  # or "ferplus"
-    ferplus_csv: str | None = None
-    arch: str = "mini_xception"
-    image_size: int = 48
-    epochs: int = 100
-    batch_size: int = 64  # per process
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    label_smoothing: float = 0.0
-    schedule: str = "plateau"  # "plateau" (the seed's ReduceLROnPlateau) or "cosine"
-    warmup_epochs: int = 0
-    lr_patience: int = 12  # the seed: patience / 4
-    lr_factor: float = 0.1
-    patience: int = 50  # early stopping on validation loss; 0 turns it off
-    train_split: str = "Training"
-    val_split: str = "PublicTest"
-    limit: int = 0  # use only the first N training rows (quick runs, tests)
-    seed: int = 0
-    threads: int = 0  # torch threads per process; 0 = PyTorch's default
-    bf16: bool = False  # bfloat16 autocast for forward/backward (weights, Adam and validation stay float32)
-    skip_bad_rows: bool = False
-    resume: bool = False
-    progress: bool = True
-    augment: dict = field(default_factory=lambda: dict(rotation=10.0, shift=0.1, zoom=0.1, flip=True))
+RUN_FILES = ("config.json", "last.pt", "best.pt", "log.csv", "curves.png", "test.json")
+_SCALE = 2.0 / 255.0  # the scaling of preprocess.preprocess: x / 255 * 2 - 1, in float32
+_AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+# ---------------------------------------------------------------- device and precision
+def resolve_device(name: str) -> torch.device:
+    """``auto``: cuda if available, else mps, else cpu; a device that is not there is a :class:`ConfigError`."""
+    mps = getattr(torch.backends, "mps", None)
+    mps_ok = bool(mps and mps.is_available())
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "mps" if mps_ok else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        why = "this PyTorch is built without CUDA" if torch.version.cuda is None else "no GPU is visible"
+        raise ConfigError("device", f"cuda is not available ({why}; PyTorch {torch.__version__})")
+    if name == "mps" and not mps_ok:
+        raise ConfigError("device", "mps is not available (needs Apple silicon and a PyTorch built with MPS)")
+    if name == "cuda":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device(name)
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX); elsewhere bf16 autocast is slow."""
+    probes = [getattr(torch.cpu, n, None) for n in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(p is not None and p() for p in probes)
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """``auto``: bf16 where the device has it (GPUs, CPUs with AVX512-BF16/AMX), fp16 on GPUs without it,
+    fp32 on other CPUs and on mps."""
+    if name != "auto":
+        return name
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if device.type == "cpu":
+        return "bf16" if cpu_has_bf16() else "fp32"
+    return "fp32"
+
+
+def autocast(device: torch.device, precision: str):
+    """Autocast for the forward pass (weights, Adam and validation stay float32)."""
+    if precision not in _AMP_DTYPES:
+        return nullcontext()
+    return torch.autocast(device.type, dtype=_AMP_DTYPES[precision])
+
+
+def _setup_distributed(device_name: str) -> tuple[int, int, torch.device]:
+    """One process per GPU under torchrun (NCCL), or per CPU share (Gloo); a single process otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    device = resolve_device(device_name)
+    if world < 2:
+        return 0, 1, device
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device.type == "cuda":
+        if local_rank >= torch.cuda.device_count():
+            raise ConfigError("device", f"process {local_rank} has no GPU: {torch.cuda.device_count()} visible; "
+                                        "start at most one process per GPU (--nproc_per_node)")
+        torch.cuda.set_device(local_rank)
+        device = torch.device("cuda", local_rank)
+        backend = "nccl"
+    elif device.type == "mps":
+        raise ConfigError("device", "DistributedDataParallel does not run on mps; use --device cpu or one process")
+    else:
+        backend = "gloo"
+    dist.init_process_group(backend)
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+# ---------------------------------------------------------------- data
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Categorical cross-entropy against target distributions (one-hot, smoothed or FER+ votes)."""
     return -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
 
 
-def _setup_distributed() -> tuple[int, int]:
-    if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) < 2:
-        return 0, 1
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
-    dist.init_process_group(backend)
-    return dist.get_rank(), dist.get_world_size()
+def to_input(x: torch.Tensor) -> torch.Tensor:
+    """uint8 ``(N, 1, H, W)`` -> float32 in [-1, 1], bit for bit what :func:`emorec.preprocess.preprocess`
+    gives for crops already at the model's size (the batch stays on its device)."""
+    return x.to(torch.float32).mul_(_SCALE).sub_(1.0)
 
 
-def _split_data(cfg: TrainConfig) -> tuple[Dataset, Dataset]:
-    data = load_dataset(cfg.data, labels=cfg.labels, ferplus_csv=cfg.ferplus_csv,
-                        image_size=cfg.image_size, skip_bad_rows=cfg.skip_bad_rows)
-    if data.usage is None:  # a folder without split folders: hold out 10% (seeded) for validation
-        rng = np.random.default_rng(cfg.seed)
-        val_mask = rng.random(len(data)) < 0.1
-        train, val = data.subset(~val_mask), data.subset(val_mask)
-    else:
-        train, val = data.split(cfg.train_split), data.split(cfg.val_split)
-    if cfg.val_split in ("PrivateTest",):
-        raise DataError("PrivateTest is a test split: never select models on it; validate on PublicTest")
+def _load(cfg: TrainConfig) -> Dataset:
+    return load_dataset(cfg.data, labels=cfg.labels, ferplus_csv=cfg.ferplus_csv, image_size=cfg.image_size,
+                        skip_bad_rows=cfg.skip_bad_rows)
+
+
+def _split_data(cfg: TrainConfig, data: Dataset | None = None) -> tuple[Dataset, Dataset]:
+    """(training part, validation part), both from the Training split (the whole data if it has no splits)."""
+    data = data if data is not None else _load(cfg)
+    train = data.split(cfg.train_split) if data.usage is not None else data
     if cfg.limit:
         train = train.subset(np.arange(len(train)) < cfg.limit)
-    return train, val
+    return train.stratified_split(cfg.val_fraction, cfg.val_seed)
+
+
+def _test_data(cfg: TrainConfig, data: Dataset) -> Dataset | None:
+    if data.usage is None or not (data.usage == cfg.test_split).any():
+        return None
+    return data.split(cfg.test_split)
 
 
 def _targets(d: Dataset, smoothing: float) -> torch.Tensor:
@@ -92,11 +147,39 @@ def _targets(d: Dataset, smoothing: float) -> torch.Tensor:
     return t * (1 - smoothing) + smoothing / t.shape[1] if smoothing else t
 
 
+def _images(d: Dataset, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(d.images)).unsqueeze(1).to(device)  # uint8, once
+
+
+def validation_record(cfg: TrainConfig, val: Dataset) -> dict:
+    """What the validation part is: enough to check that another run used the same rows."""
+    return {"from": cfg.train_split, "fraction": cfg.val_fraction, "seed": cfg.val_seed, "stratified": True,
+            "rows": len(val), "rows_sha256": val.fingerprint(),
+            "class_counts": np.bincount(val.labels, minlength=len(val.classes)).tolist()}
+
+
+# ---------------------------------------------------------------- model steps
 @torch.no_grad()
 def evaluate_logits(model, x: torch.Tensor, batch: int = 512) -> torch.Tensor:
+    """float32 logits of uint8 images ``(N, 1, H, W)``, in eval mode, without autocast."""
     model.eval()
-    return torch.cat([model(x[i:i + batch].contiguous(memory_format=torch.channels_last))
+    return torch.cat([model(to_input(x[i:i + batch]).contiguous(memory_format=torch.channels_last))
                       for i in range(0, len(x), batch)])
+
+
+def train_step(model, opt, scaler, xb: torch.Tensor, yb: torch.Tensor, *, generator, augment: dict,
+               device: torch.device, precision: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step on a uint8 batch: convert and augment on the device, forward under autocast, backward
+    (scaled for fp16), Adam. Returns the detached loss and logits."""
+    x = random_affine(to_input(xb), generator=generator, **augment).contiguous(memory_format=torch.channels_last)
+    with autocast(device, precision):
+        logits = model(x).float()
+    loss = soft_cross_entropy(logits, yb)
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(opt)
+    scaler.update()
+    return loss.detach(), logits.detach()
 
 
 def _lr_at(cfg: TrainConfig, epoch: int, step: float) -> float | None:
@@ -110,10 +193,40 @@ def _lr_at(cfg: TrainConfig, epoch: int, step: float) -> float | None:
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, p)))
 
 
+# ---------------------------------------------------------------- files
 def _save(obj, path: Path) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)  # a kill mid-write never leaves a broken checkpoint
+
+
+def load_run_checkpoint(path: Path) -> dict:
+    """A checkpoint written by :func:`train` (tensors and plain types only: ``weights_only=True``)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ck = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, TypeError) as e:
+        raise ModelError(f"{path}: not a readable emorec checkpoint (damaged, or from an older emorec): "
+                         f"{type(e).__name__}") from e
+    if not isinstance(ck, dict) or "model" not in ck:
+        raise ModelError(f"{path}: not an emorec checkpoint")
+    return ck
+
+
+def _check_run_folder(cfg: TrainConfig, out: Path) -> None:
+    """Never overwrite a run silently; never 'resume' from nothing."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError("out", f"{out} is a file, not a folder")
+    if cfg.resume:
+        if not (out / "last.pt").is_file():
+            raise ConfigError("resume", f"{out / 'last.pt'} not found: nothing to resume "
+                                        "(leave out --resume to start a new run)")
+        return
+    held = [f for f in ("config.json", "last.pt") if (out / f).exists()]
+    if held and not cfg.overwrite:
+        raise ConfigError("out", f"{out} already holds a run ({', '.join(held)}); pass --resume to continue it "
+                                 "or --overwrite to replace it")
 
 
 def _plot(log_path: Path, out: Path) -> None:
@@ -129,8 +242,8 @@ def _plot(log_path: Path, out: Path) -> None:
     ep = [int(r["epoch"]) for r in rows]
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     for key, ax in (("loss", a), ("acc", b)):
-        ax.plot(ep, [float(r[f"train_{key}"]) for r in rows], label="train")
-        ax.plot(ep, [float(r[f"val_{key}"]) for r in rows], label="validation")
+        ax.plot(ep, [float(r[f"train_{key}"]) for r in rows], label="train (augmented)")
+        ax.plot(ep, [float(r[f"val_{key}"]) for r in rows], label="validation (part of Training)")
         ax.set_xlabel("epoch"), ax.set_ylabel(key), ax.grid(alpha=0.3), ax.legend()
     fig.suptitle(f"learning curves ({log_path.parent.name})")
     fig.tight_layout()
@@ -138,46 +251,95 @@ def _plot(log_path: Path, out: Path) -> None:
     plt.close(fig)
 
 
+def _measure_test(model, test_set: Dataset, device: torch.device, cfg: TrainConfig, best: dict) -> dict:
+    """PublicTest, one pass with the selected checkpoint (float32, no test-time augmentation)."""
+    logits = evaluate_logits(model, _images(test_set, device)).float().cpu()
+    loss = soft_cross_entropy(logits, _targets(test_set, 0.0)).item()
+    res = metrics(test_set.labels, torch.softmax(logits, 1).numpy(), test_set.classes)
+    return {"split": cfg.test_split, "rows": res["n"], "accuracy": res["accuracy"], "loss": round(loss, 5),
+            "macro_f1": res["macro_f1"], "checkpoint": "best.pt", "epoch": best["epoch"] + 1,
+            "measured": f"once, after training, with best.pt ({selection_rule(cfg)}); never used to select, "
+                        "stop or tune",
+            "labels": "majority vote of the FER+ annotators" if cfg.labels == "ferplus" else "FER2013 labels",
+            "per_class": res["per_class"], "confusion_matrix": res["confusion_matrix"]}
+
+
+# ---------------------------------------------------------------- training
 def train(cfg: TrainConfig, log=print) -> dict:
-    """Run training; returns the best epoch's metrics. ``log`` receives one line per epoch."""
-    rank, world = _setup_distributed()
+    """Run training; returns the best epoch's validation metrics and, under ``"test"``, the one PublicTest
+    measurement of ``best.pt``. ``log`` receives one line per epoch."""
+    rank, world, device = _setup_distributed(cfg.device)
     main = rank == 0
+    precision = resolve_precision(cfg.precision, device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     random.seed(cfg.seed), np.random.seed(cfg.seed), torch.manual_seed(cfg.seed)
-    out = Path(cfg.out)
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
 
-    # ---- data: files -> arrays -> the one preprocessing function -> tensors
-    train_set, val_set = _split_data(cfg)
+    # ---- the run folder: checked and made writable before the data is read (all processes alike)
+    out = Path(cfg.out)
+    _check_run_folder(cfg, out)
+    output_folder(out, "run folder")
+    if world > 1:
+        dist.barrier()  # every process has checked before the first one writes
+    if main and cfg.overwrite:
+        for f in RUN_FILES:
+            (out / f).unlink(missing_ok=True)
+
+    # ---- data: files -> uint8 arrays -> the device, once; batches are converted there
+    data = _load(cfg)
+    train_set, val_set = _split_data(cfg, data)
+    test_set = _test_data(cfg, data)
+    del data
     if main and train_set.bad_rows:
         log(f"skipped {len(train_set.bad_rows)} bad rows (first: {train_set.bad_rows[0]})")
-    x_train = torch.from_numpy(preprocess(train_set.images, cfg.image_size))
-    y_train = _targets(train_set, cfg.label_smoothing)
-    x_val = torch.from_numpy(preprocess(val_set.images, cfg.image_size))
-    y_val = torch.from_numpy(val_set.labels)
-    t_val = _targets(val_set, 0.0)
     classes = train_set.classes
+    x_train, y_train = _images(train_set, device), _targets(train_set, cfg.label_smoothing).to(device)
+    x_val, y_val, t_val = _images(val_set, device), torch.from_numpy(val_set.labels).to(device), \
+        _targets(val_set, 0.0).to(device)
+    validation = validation_record(cfg, val_set)
+    rule = selection_rule(cfg)
 
     # ---- model and optimiser
-    model = build_model(cfg.arch, len(classes)).to(memory_format=torch.channels_last)
+    model = build_model(cfg.arch, len(classes)).to(device=device, memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=cfg.lr_factor, patience=cfg.lr_patience)
-    start, best, stale = 0, {"val_loss": float("inf"), "val_acc": 0.0, "epoch": -1}, 0
-    if cfg.resume and (out / "last.pt").exists():
-        ck = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    start, best, stale = 0, {"val_loss": float("inf"), "val_acc": -1.0, "epoch": -1}, 0
+    if cfg.resume:
+        ck = load_run_checkpoint(out / "last.pt")
+        was = (ck.get("arch"), ck.get("classes"), (ck.get("validation") or {}).get("rows_sha256"))
+        if was != (cfg.arch, classes, validation["rows_sha256"]):
+            raise ConfigError("resume", f"{out / 'last.pt'} is from another run (architecture, classes or "
+                                        "validation split differ); use another --out or --overwrite")
         model.load_state_dict(ck["model"]), opt.load_state_dict(ck["optimizer"])
         plateau.load_state_dict(ck["plateau"])
+        if ck.get("scaler"):
+            scaler.load_state_dict(ck["scaler"])
         start, best, stale = ck["epoch"] + 1, ck["best"], ck["stale"]
         torch.set_rng_state(ck["rng"])
-        log(f"resumed from {out / 'last.pt'} at epoch {start}")
-    ddp_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    gen = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
+        if device.type == "cuda" and ck.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(ck["cuda_rng"])
+        if main:
+            log(f"resumed from {out / 'last.pt'} at epoch {start}")
+    if world > 1:
+        ddp_model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    else:
+        ddp_model = model
+    gen = torch.Generator(device=device)
+    record = {**asdict(cfg), "classes": classes, "world_size": world, "device": device.type, "precision": precision,
+              "train_rows": len(train_set), "validation": validation, "selection": rule,
+              "test": {"split": cfg.test_split, "rows": len(test_set) if test_set is not None else 0},
+              "measured": {"log.csv": "train_loss/train_acc: the augmented training part, averaged over the "
+                                      "epoch; val_loss/val_acc: the validation part, after each epoch",
+                           "best.pt": rule, "early stopping and LR plateau": "validation loss",
+                           "test.json": f"{cfg.test_split}, once, after training, with best.pt"}}
     if main:
-        (out / "config.json").write_text(json.dumps({**asdict(cfg), "classes": classes, "world_size": world,
-                                                     "train_rows": len(train_set), "val_rows": len(val_set)},
-                                                    indent=2))
+        (out / "config.json").write_text(json.dumps(record, indent=2) + "\n")
+        test_note = (f"{cfg.test_split}: {len(test_set)} rows, measured once at the end" if test_set is not None
+                     else f"no {cfg.test_split} rows: no test measurement")
+        log(f"{device.type}, {precision}, {world} process(es); training part {len(train_set)} rows, validation "
+            f"part {len(val_set)} rows ({rule}); {test_note}")
     log_path = out / "log.csv"
     if main and start == 0:
         log_path.write_text("epoch,lr,train_loss,train_acc,val_loss,val_acc,seconds\n")
@@ -190,9 +352,9 @@ def train(cfg: TrainConfig, log=print) -> dict:
         t0 = time.time()
         gen.manual_seed(cfg.seed * 1000 + rank * 7919 + epoch)  # reproducible and resumable per epoch
         perm = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(cfg.seed + epoch))
-        shard = perm[rank::world]  # every process sees a different part of the same permutation
+        shard = perm[rank::world].to(device)  # every process takes a different part of the same permutation
         ddp_model.train()
-        tot_loss = torch.zeros(()); tot_correct = torch.zeros(()); tot_n = torch.zeros(())
+        tot = torch.zeros(3, device=device)  # loss sum, correct, rows
         bar = range(steps)
         if main and cfg.progress:
             from tqdm import tqdm
@@ -204,29 +366,26 @@ def train(cfg: TrainConfig, log=print) -> dict:
                 for g in opt.param_groups:
                     g["lr"] = lr
             idx = shard[i * cfg.batch_size:(i + 1) * cfg.batch_size]
-            xb = random_affine(x_train[idx], generator=gen, **cfg.augment)
-            xb = xb.contiguous(memory_format=torch.channels_last)
             yb = y_train[idx]
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-                logits = ddp_model(xb).float()
-            loss = soft_cross_entropy(logits, yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            tot_loss += loss.detach() * len(idx)
-            tot_correct += (logits.argmax(1) == yb.argmax(1)).sum()
-            tot_n += len(idx)
+            loss, logits = train_step(ddp_model, opt, scaler, x_train[idx], yb, generator=gen, augment=cfg.augment,
+                                      device=device, precision=precision)
+            tot += torch.stack([loss * len(idx), (logits.argmax(1) == yb.argmax(1)).sum().float(),
+                                torch.tensor(float(len(idx)), device=device)])
 
-        # ---- validation: each process scores its share, the sums are combined
-        vshard = torch.arange(len(x_val))[rank::world]
+        # ---- validation on the part of Training held out: each process scores its share, sums combined
+        if world > 1:
+            for b in model.buffers():  # BatchNorm statistics of process 0: the ones best.pt will hold
+                dist.broadcast(b, 0)
+        vshard = torch.arange(len(x_val), device=device)[rank::world]
         vlogits = evaluate_logits(model, x_val[vshard])
-        stats = torch.stack([tot_loss, tot_correct, tot_n,
-                             soft_cross_entropy(vlogits, t_val[vshard]) * len(vshard),
-                             (vlogits.argmax(1) == y_val[vshard]).sum().float(), torch.tensor(len(vshard) * 1.0)])
+        stats = torch.cat([tot, torch.stack([soft_cross_entropy(vlogits, t_val[vshard]) * len(vshard),
+                                             (vlogits.argmax(1) == y_val[vshard]).sum().float(),
+                                             torch.tensor(float(len(vshard)), device=device)])])
         if world > 1:
             dist.all_reduce(stats)
-        train_loss, train_acc = (stats[0] / stats[2]).item(), (stats[1] / stats[2]).item()
-        val_loss, val_acc = (stats[3] / stats[5]).item(), (stats[4] / stats[5]).item()
+        stats = stats.tolist()
+        train_loss, train_acc = stats[0] / stats[2], stats[1] / stats[2]
+        val_loss, val_acc = stats[3] / stats[5], stats[4] / stats[5]
         if cfg.schedule == "plateau":
             plateau.step(val_loss)
         lr_now = opt.param_groups[0]["lr"]
@@ -242,11 +401,13 @@ def train(cfg: TrainConfig, log=print) -> dict:
         seconds = time.time() - t0
         if main:
             meta = {"arch": cfg.arch, "classes": classes, "image_size": cfg.image_size, "labels": cfg.labels,
-                    "epoch": epoch, "val_acc": val_acc, "val_loss": val_loss}
+                    "epoch": epoch, "val_acc": val_acc, "val_loss": val_loss, "validation": validation,
+                    "selection": rule, "config": asdict(cfg)}
             if improved_acc:
                 _save({"model": model.state_dict(), **meta}, out / "best.pt")
             _save({"model": model.state_dict(), "optimizer": opt.state_dict(), "plateau": plateau.state_dict(),
-                   "best": best, "stale": stale, "rng": torch.get_rng_state(), **meta, "config": asdict(cfg)},
+                   "scaler": scaler.state_dict(), "best": best, "stale": stale, "rng": torch.get_rng_state(),
+                   "cuda_rng": torch.cuda.get_rng_state() if device.type == "cuda" else None, **meta},
                   out / "last.pt")
             with open(log_path, "a") as fh:
                 fh.write(f"{epoch},{lr_now:.3g},{train_loss:.5f},{train_acc:.5f},{val_loss:.5f},{val_acc:.5f},"
@@ -259,6 +420,21 @@ def train(cfg: TrainConfig, log=print) -> dict:
             if main:
                 log(f"early stop: validation loss has not improved for {cfg.patience} epochs")
             break
+
+    # ---- the one measurement on PublicTest, with the checkpoint the validation part selected
+    if world > 1:
+        dist.barrier()
+    if main:
+        if test_set is None:
+            test = {"split": None, "measured": f"nothing: the data has no {cfg.test_split} rows"}
+        else:
+            ck = load_run_checkpoint(out / "best.pt")
+            model.load_state_dict(ck["model"])
+            test = _measure_test(model, test_set, device, cfg, best)
+            log(f"{cfg.test_split} (measured once, best.pt from epoch {test['epoch']}): accuracy "
+                f"{test['accuracy']:.4f}  loss {test['loss']:.4f}  (n={test['rows']})")
+        (out / "test.json").write_text(json.dumps(test, indent=2) + "\n")
+        best = {**best, "val_rows": len(val_set), "test": {k: test.get(k) for k in ("split", "rows", "accuracy")}}
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()

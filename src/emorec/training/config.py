@@ -1,0 +1,132 @@
+"""The training configuration: one dataclass, the single source of truth for ``emorec train``.
+
+Every field carries its default, its help text and its allowed values (choices or a range) in the
+field's metadata; the command line's options are generated from it (``emorec.cli``) and the same
+checks run when a :class:`TrainConfig` is made in Python. No PyTorch here: the command line imports
+this module to build its options.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any, Optional
+
+from ..errors import EmorecError
+
+# name -> mini-XCEPTION constructor keyword arguments (see net.py); the model card records both.
+ARCHITECTURES: dict[str, dict] = {
+    "mini_xception": dict(stem=8, widths=(16, 32, 64, 128)),  # the paper's, ~60k parameters
+    "mini_xception_x2": dict(stem=16, widths=(32, 64, 128, 256)),
+    "mini_xception_x4": dict(stem=32, widths=(64, 128, 256, 512), dropout=0.2),
+}
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+class ConfigError(EmorecError, ValueError):
+    """A training option has a value it cannot take; ``option`` is its command-line name."""
+
+    def __init__(self, name: str, message: str):
+        self.field = name
+        self.option = "--" + name.replace("_", "-")
+        super().__init__(f"{self.option}: {message}")
+
+
+def _opt(default: Any = None, help: str = "", *, choices=None, lo=None, lo_open=False, hi=None, hi_open=False,
+         cli: bool = True, factory=None):
+    meta = dict(help=help, choices=tuple(choices) if choices else None, lo=lo, lo_open=lo_open, hi=hi,
+                hi_open=hi_open, cli=cli)
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class TrainConfig:
+    data: str = _opt(help="fer2013.csv(.gz) or an image folder root/<split>/<emotion>/*.png")
+    out: str = _opt("runs/train", "run folder: checkpoints, log.csv, curves.png, config.json, test.json")
+    labels: str = _opt("fer2013", "fer2013 (7 classes) or ferplus (8 classes, soft targets)",
+                       choices=("fer2013", "ferplus"))
+    ferplus_csv: Optional[str] = _opt(None, "FER+ votes (default: fer2013new.csv beside DATA)")
+    arch: str = _opt("mini_xception", "network: the paper's mini-XCEPTION (~60k parameters) or 2x/4x its widths",
+                     choices=ARCHITECTURES)
+    image_size: int = _opt(48, "input side in pixels", lo=16)
+    epochs: int = _opt(100, "epochs to train (the last one counts, also after --resume)", lo=1)
+    batch_size: int = _opt(64, "images per step, per process", lo=1)
+    lr: float = _opt(1e-3, "Adam learning rate", lo=0, lo_open=True)
+    weight_decay: float = _opt(1e-4, "Adam weight decay", lo=0)
+    label_smoothing: float = _opt(0.0, "label smoothing of the targets", lo=0, hi=1, hi_open=True)
+    schedule: str = _opt("plateau", "plateau (reduce the LR when validation loss stalls) or cosine",
+                         choices=("plateau", "cosine"))
+    warmup_epochs: int = _opt(0, "linear LR warm-up epochs (cosine schedule)", lo=0)
+    lr_patience: int = _opt(12, "epochs without validation-loss gain before the LR drops (plateau)", lo=0)
+    lr_factor: float = _opt(0.1, "LR multiplier on a plateau", lo=0, lo_open=True, hi=1, hi_open=True)
+    patience: int = _opt(50, "early stopping: epochs without validation-loss gain; 0 = off", lo=0)
+    val_fraction: float = _opt(0.1, "part of Training held out (stratified by class) to select the checkpoint "
+                                    "and stop early", lo=0, lo_open=True, hi=1, hi_open=True)
+    val_seed: int = _opt(0, "seed of the validation split")
+    limit: int = _opt(0, "use only the first N Training rows, validation part included (quick runs); 0 = all",
+                      lo=0)
+    seed: int = _opt(0, "seed of initialisation, shuffling and augmentation")
+    device: str = _opt("auto", "auto: cuda if available, else mps, else cpu", choices=DEVICES)
+    precision: str = _opt("auto", "autocast: fp32, bf16, fp16 (with a gradient scaler) or auto (bf16 on GPUs "
+                                  "and CPUs that have it, fp16 on GPUs without it, else fp32)",
+                          choices=PRECISIONS)
+    threads: int = _opt(0, "PyTorch CPU threads per process; 0 = PyTorch's default", lo=0)
+    skip_bad_rows: bool = _opt(False, "skip malformed rows and report how many")
+    resume: bool = _opt(False, "continue the run in OUT from OUT/last.pt")
+    overwrite: bool = _opt(False, "replace the run already in OUT")
+    progress: bool = _opt(True, "progress bar per epoch")
+    train_split: str = _opt("Training", cli=False)
+    test_split: str = _opt("PublicTest", "measured once, after training, with best.pt; never used to select",
+                           cli=False)
+    augment: dict = _opt(help="random affine augmentation", cli=False,
+                         factory=lambda: dict(rotation=10.0, shift=0.1, zoom=0.1, flip=True))
+
+    def __post_init__(self):
+        if not self.data:
+            raise ConfigError("data", "no data file or folder given")
+        for f in fields(self):
+            check(f.name, getattr(self, f.name))
+        if self.resume and self.overwrite:
+            raise ConfigError("overwrite", "cannot be combined with --resume: choose one")
+        if self.test_split == self.train_split:
+            raise ConfigError("test_split", f"must differ from the training split {self.train_split!r}")
+
+
+def option_fields():
+    """The fields that are command-line options, in order, with their metadata."""
+    return [f for f in fields(TrainConfig) if f.metadata.get("cli", True)]
+
+
+def check(name: str, value):
+    """Raise :class:`ConfigError` if ``value`` is not allowed for field ``name``; returns the value."""
+    meta = TrainConfig.__dataclass_fields__[name].metadata
+    if value is None:
+        return value
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ConfigError(name, f"{value!r} is not one of {', '.join(meta['choices'])}")
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if lo is not None or hi is not None:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(name, f"{value} is not a finite number")
+        if lo is not None and (value <= lo if meta["lo_open"] else value < lo):
+            raise ConfigError(name, f"{value} is too small: {describe_range(meta)}")
+        if hi is not None and (value >= hi if meta["hi_open"] else value > hi):
+            raise ConfigError(name, f"{value} is too large: {describe_range(meta)}")
+    return value
+
+
+def describe_range(meta) -> str:
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if lo is not None and hi is not None:
+        return f"must be in {'(' if meta['lo_open'] else '['}{lo}, {hi}{')' if meta['hi_open'] else ']'}"
+    if lo is not None:
+        return f"must be {'>' if meta['lo_open'] else '>='} {lo}"
+    return f"must be {'<' if meta['hi_open'] else '<='} {hi}"
+
+
+def selection_rule(cfg: TrainConfig) -> str:
+    return (f"best validation accuracy on {cfg.val_fraction * 100:g}% of {cfg.train_split} "
+            f"(stratified by class, seed {cfg.val_seed})")
