@@ -42,6 +42,23 @@ within this one run. Server: default options, 2 analysis threads.
 
     The old server's HEAD also has the old Haar detector (searched at full size) and unsized thread pools, so
     its lower req/s here is not the server's doing alone; the stalled connections and the upload memory are.
+
+Measured again on the idle machine, both default detectors, with ``python bench/bench_server.py --detectors haar
+yunet --clients 1 8 32 --requests 60 120 200 --attack-seconds 15 --out bench/bench_server_results.json``:
+
+    detector haar (default)                   clients requests errors req/s  p50 ms  p99 ms  RSS MiB
+                                                    1       60      0  13.1      76      84    133.9
+                                                    8      120      0  54.8     136     206    134.9
+                                                   32      200      0  59.1     528     584    137.3
+                              + 20 stalled          8      888      0  58.7     132     184    137.4
+    detector yunet                                  1       60      0  16.3      60      68    148.1
+                                                    8      120      0 107.6      69     112    148.4
+                                                   32      200      0 115.2     264     340    150.3
+                              + 20 stalled          8     1691      0 112.2      69     100    151.0
+    stalled connections: each closed after 5.0 s with a 408 (both runs). 48 uploads of 4 MB at once: 32 / 33
+    answered 200, the rest 503 at once; peak RSS +142 / +186 MiB.
+    One client waits on each answer before sending the next request, so its req/s is latency-bound; 8 clients
+    show the throughput of the 2 analysis threads.
 """
 
 import argparse
@@ -228,16 +245,21 @@ def row(clients, lat, err, wall, pid):
             "rss_mib": mem.get("VmRSS"), "peak_rss_mib": mem.get("VmHWM"), "error_examples": err[:3]}
 
 
-def run_server(a, body: bytes, ctype: str, src=None) -> dict:
-    """One full run against a server started from ``src`` (a source folder; None: the installed emorec)."""
+def run_server(a, body: bytes, ctype: str, src=None, detector: str = "haar") -> dict:
+    """One full run against a server started from ``src`` (a source folder; None: the installed emorec), with
+    ``detector`` as its default detector."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = dict(os.environ)
     if src:
         env["PYTHONPATH"] = str(src)
-    server = subprocess.Popen([sys.executable, "-m", "emorec", "serve", "--host", "127.0.0.1", "--port", str(port),
-                               "--log-level", "error"], stderr=subprocess.PIPE, text=True, env=env)
+    cmd = [sys.executable, "-m", "emorec", "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "error"]
+    if detector != "haar":
+        cmd += ["--detector", detector]
+        if ps_yunet().is_file():
+            cmd += ["--detector-model", str(ps_yunet())]
+    server = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)
     start = time.monotonic()
     try:
         while True:
@@ -251,7 +273,7 @@ def run_server(a, body: bytes, ctype: str, src=None) -> dict:
                 if server.poll() is not None or time.monotonic() - start > 60:
                     raise SystemExit(f"server did not start: {server.stderr.read()}")
                 time.sleep(0.2)
-        label = f"server from {src}" if src else "this working tree's server"
+        label = (f"server from {src}" if src else "this working tree's server") + f", detector {detector}"
         print(f"\n== {label}: pid {server.pid} on 127.0.0.1:{port}, {health['limits']['workers']} analysis threads")
         load = Load(port, body, ctype)
         lat, err, _ = load.run(4, 20, time.monotonic() + 60)  # warm-up
@@ -291,6 +313,10 @@ def run_server(a, body: bytes, ctype: str, src=None) -> dict:
             server.kill()
 
 
+def ps_yunet() -> Path:
+    return Path(__file__).resolve().parents[2] / "shared" / "models" / "yunet" / "face_detection_yunet_2023mar.onnx"
+
+
 def report(run: dict):
     print(f"\n{run['server']}")
     print(f"{'clients':>7} {'requests':>8} {'errors':>6} {'req/s':>6} {'p50 ms':>7} {'p99 ms':>7} {'RSS MiB':>7} {'peak':>6}")
@@ -325,6 +351,7 @@ def main():
     ap.add_argument("--attack-seconds", type=float, default=20)
     ap.add_argument("--flood", type=int, default=48, help="big uploads sent at once, last")
     ap.add_argument("--flood-mb", type=int, default=4, help="size of each big upload (the photo + a trailer)")
+    ap.add_argument("--detectors", nargs="+", default=["haar"], help="one run per default detector (haar, yunet)")
     ap.add_argument("--baseline-src", type=Path, help="also run a server from this source folder, for comparison")
     ap.add_argument("--out", type=Path, help="write the figures as JSON here")
     a = ap.parse_args()
@@ -335,7 +362,7 @@ def main():
     image = a.image = test_image(a.photo)
     body, ctype = multipart(image)
     print(f"{os.cpu_count()} CPUs; image {a.photo.name} letterboxed to 640x480, JPEG {len(image) / 1024:.0f} KiB")
-    runs = [run_server(a, body, ctype)]
+    runs = [run_server(a, body, ctype, detector=d) for d in a.detectors]
     if a.baseline_src:
         runs.append(run_server(a, body, ctype, a.baseline_src))
     for run in runs:

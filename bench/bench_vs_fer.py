@@ -7,13 +7,20 @@ Timed: detection + classification of every face of a frame, median over 3 passes
   * emorec yunet:      EmotionRecognizer(detector="yunet").analyze(frame)
 `fer` needs TensorFlow, so it runs in its own Python (``--fer-python``, e.g. a venv with
 ``pip install fer tensorflow-cpu "setuptools<81"``); both are timed in this one run, on the same frames.
-Faces: the frames hold 29 faces (21 portraits, 3 two-person / group photos); "found" counts boxes that
-match one (bench/photo_scenes.matches against YuNet's full-resolution reading), "false" the rest.
+Faces: the 28 faces YuNet reads (confidence >= 0.8, side >= 30 px) on the frames themselves; "found" counts
+boxes that match one (bench/photo_scenes.matches), "false" the rest. That reference is YuNet's own reading, so
+it favours the YuNet row; the comparison that matters is emorec haar against fer.
 
     python bench/bench_vs_fer.py --fer-python /path/to/fer-venv/bin/python
 
-Measured here (2 CPU cores, other work running at the same time; 2026-11-25):
-RESULTS
+Measured here (2 CPU cores, idle machine; fer 25.10.3 with tensorflow-cpu 2.21; 2026-11-25), the last of three
+runs (the three gave 2.18x / 2.34x / 2.22x for haar and 4.57x / 4.50x / 4.25x for yunet):
+
+    24 real photos letterboxed to 640x480, 28 faces; median of 3 passes
+    pipeline                  ms/frame  frames/s  x fer     found  false
+    fer (Haar + Keras)            26.8      37.3   1.00   27/28        3
+    emorec haar (default)         12.1      82.8   2.22   27/28        0
+    emorec yunet                   6.3     158.5   4.25   28/28        0
 """
 
 from __future__ import annotations

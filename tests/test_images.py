@@ -75,3 +75,25 @@ def test_no_libpng_message_reaches_the_user(png, tmp_path):
     assert "error: crc.png: corrupt PNG (CRC error in the IDAT chunk" in r.stderr, r.stderr
     assert "error: cut.png: truncated PNG" in r.stderr, r.stderr
     assert "text.png: face 1" in r.stdout and "trailer.png: face 1" in r.stdout, r.stdout
+
+
+def test_corrupt_jpeg_scan_data_prints_no_libjpeg_text(tmp_path):
+    """libjpeg writes "Corrupt JPEG data" straight to file descriptor 2; emorec detect keeps it out of the output."""
+    import subprocess
+    import sys
+
+    from emorec.samples import sample_path
+
+    data = bytearray(sample_path().read_bytes())
+    sos = data.index(b"\xff\xda")
+    for k in range(sos + 400, sos + 4000, 97):  # damage the scan data (no markers written)
+        data[k] = 0x00 if data[k] == 0xFF else data[k] ^ 0x5A
+    bad = tmp_path / "damaged.jpg"
+    bad.write_bytes(bytes(data))
+    probe = subprocess.run([sys.executable, "-c", "import cv2, sys; cv2.imread(sys.argv[1])", str(bad)],
+                           capture_output=True, text=True)
+    assert "Corrupt JPEG data" in probe.stderr  # the library does print it, so the test below can fail
+    r = subprocess.run([sys.executable, "-m", "emorec", "detect", str(bad), "--no-save"], capture_output=True,
+                       text=True)
+    assert "Corrupt JPEG data" not in r.stderr and "libjpeg" not in r.stderr, r.stderr
+    assert "image(s)" in r.stderr  # emorec's own summary still reaches stderr

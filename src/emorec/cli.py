@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import List, Optional
 
@@ -271,6 +273,37 @@ def _quiet_opencv():
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
+@contextmanager
+def _native_stderr_silenced():
+    """C libraries inside OpenCV (libjpeg's "Corrupt JPEG data", libpng's warnings) write straight to file
+    descriptor 2, before and beside emorec's own clear message: while this is active they go to /dev/null,
+    and Python's sys.stderr (emorec's messages, the progress bar) keeps the real terminal."""
+    import os
+
+    try:
+        sys.stderr.flush()
+        own = sys.stderr.fileno() == 2  # False under a test runner that captures sys.stderr itself
+        saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
+        yield
+        return
+    old = sys.stderr
+    if own:
+        sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, encoding=getattr(old, "encoding", None) or "utf-8",
+                               errors="backslashreplace")
+    os.dup2(null, 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        if own:
+            sys.stderr.close()
+            sys.stderr = old
+        os.close(saved)
+        os.close(null)
+
+
 def _new_run_dir(base: Path, name: str) -> Path:
     """base/name, or base/name2, name3... : each run gets a fresh folder and overwrites nothing."""
     k, path = 1, base / name
@@ -291,8 +324,8 @@ _MARGIN_OPT = typer.Option(None, help="crop margin around the face box, per side
 _ALIGN_OPT = typer.Option(None, "--align/--no-align", help="rotate each face upright from its eyes before "
                                                           "classifying (needs landmarks: yunet)")
 _MIN_OPT = typer.Option(None, help="smallest face to find, in pixels of the image (default: haar 40, yunet 20)")
-_SF_OPT = typer.Option(None, help="haar: scale step between searched sizes (default 1.1; larger is faster)")
-_NB_OPT = typer.Option(None, help="haar: minimum neighbours (default 5; larger: fewer false faces)")
+_SF_OPT = typer.Option(None, help="haar: scale step between searched sizes (default 1.2; larger is faster)")
+_NB_OPT = typer.Option(None, help="haar: minimum neighbours (default 2; larger: fewer false faces)")
 _SCORE_OPT = typer.Option(None, help="yunet: confidence a face needs (default 0.8)")
 
 
@@ -316,19 +349,26 @@ def detect(
     Prints a line per face (or --json / --csv on stdout; messages go to stderr). Unreadable files are
     reported and skipped; the exit code is 1 if any image failed.
     """
-    from tqdm import tqdm
-
-    from .pipeline import run
     from .samples import sample_path
     from .sources import ImageSource
-    from .writers import AnnotatedImages, CsvRows, JsonLines, TextLines
 
     if as_json and as_csv:
         _fail("choose one of --json and --csv", 2)
     rec = _make_recognizer(model=model, flip=flip, detector=detector, detector_model=detector_model, margin=margin,
                            align=align, min_size=min_size, scale_factor=scale_factor, min_neighbors=min_neighbors,
                            score_threshold=score_threshold)
-    source = ImageSource(list(paths) if paths else [sample_path()])
+    with _native_stderr_silenced():
+        _detect(source=ImageSource(list(paths) if paths else [sample_path()]), rec=rec, out=out, save=save,
+                as_json=as_json, as_csv=as_csv, progress=progress)
+
+
+def _detect(source, rec, out, save, as_json, as_csv, progress):
+    """The body of ``emorec detect``: photos -> the pipeline -> text / JSON / CSV and annotated copies."""
+    from tqdm import tqdm
+
+    from .pipeline import run
+    from .writers import AnnotatedImages, CsvRows, JsonLines, TextLines
+
     for folder, n in source.skipped:
         typer.echo(f"note: {folder}: skipped {n} file(s) that are not images by their extension", err=True)
     for msg in source.problems:
@@ -346,7 +386,7 @@ def detect(
     writers = [JsonLines(say) if as_json else CsvRows(sys.stdout, rec.classes) if as_csv
                else TextLines(say, no_face_to_stderr=machine)]
     if as_json or as_csv:  # the "no face found" note still goes to stderr
-        writers.append(TextLines(lambda line, err: say(line, True) if line.endswith("no face found") else None))
+        writers.append(TextLines(say, no_face_to_stderr=True, faces=False))
     copies = AnnotatedImages(out if out is not None else _new_run_dir(Path("runs/detect"), "predict")) if save else None
     if copies is not None:
         writers.append(copies)

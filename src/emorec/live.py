@@ -76,7 +76,7 @@ def run_live(source="0", *, recognizer=None, window: bool = True, out=None, max_
     from .recognizer import EmotionRecognizer
     from .sources import VideoSource
     from .tracking import FaceTracker
-    from .writers import AnnotatedVideo
+    from .writers import AnnotatedVideo, render_view
 
     if window:
         problem = gui_problem()
@@ -87,15 +87,14 @@ def run_live(source="0", *, recognizer=None, window: bool = True, out=None, max_
     rec = recognizer or EmotionRecognizer()
     with VideoSource(source) as src:
         classes = rec.classes
-        view = AnnotatedVideo(Path(out) if out is not None else Path("unused.mp4"), src.fps, panel_classes=classes,
-                              panel_width=panel_width)
-        writers = [view] if out is not None else []
+        writers = [] if out is None else [AnnotatedVideo(Path(out), src.fps, panel_classes=classes,
+                                                         panel_width=panel_width)]
         pace = {"t": time.perf_counter()}
 
         def show(item, faces):
             if not window:
                 return True
-            cv2.imshow(WINDOW, view.render(item, faces))
+            cv2.imshow(WINDOW, render_view(item, faces, classes, panel_width))
             # a file plays at its own pace; a camera as fast as frames come
             spent = time.perf_counter() - pace["t"]
             wait = max(1, int(1000 / src.fps - 1000 * spent)) if src.is_file else 1

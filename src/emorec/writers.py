@@ -55,12 +55,13 @@ class Writer:
 class TextLines(Writer):
     """One line per face: ``FILE: face N [x, y, w, h] EMOTION 0.93``; ``FILE: no face found``."""
 
-    def __init__(self, emit: Callable[[str, bool], None], *, no_face_to_stderr: bool = False):
-        self.emit, self.no_face_to_stderr, self.outputs = emit, no_face_to_stderr, []
+    def __init__(self, emit: Callable[[str, bool], None], *, no_face_to_stderr: bool = False,
+                 faces: bool = True):
+        self.emit, self.no_face_to_stderr, self.show_faces, self.outputs = emit, no_face_to_stderr, faces, []
 
     def write(self, item, faces):
         where = item.source if item.time is None else f"{item.source} frame {item.index}"
-        for i, f in enumerate(faces, 1):
+        for i, f in enumerate(faces if self.show_faces else [], 1):
             self.emit(f"{where}: face {f.id or i} [{', '.join(map(str, f.box))}] {f.emotion} {f.confidence:.2f}", False)
         if not faces:
             self.emit(f"{where}: no face found", self.no_face_to_stderr)
@@ -158,6 +159,15 @@ class AnnotatedImages(Writer):
         self.outputs.append(str(target))
 
 
+def render_view(item, faces, panel_classes=None, panel_width: int = 260) -> np.ndarray:
+    """The annotated frame; with ``panel_classes``, the live view's probability panel on its right."""
+    from .drawing import draw_faces, draw_live
+
+    if panel_classes is not None:
+        return draw_live(item.image, faces, panel_classes, panel_width)
+    return draw_faces(item.image, faces)
+
+
 class AnnotatedVideo(Writer):
     """The annotated frames as an mp4 (H.264 where an encoder is installed: :mod:`emorec.video_writer`).
     ``panel_classes``: add the live view's probability panel on the right."""
@@ -170,16 +180,12 @@ class AnnotatedVideo(Writer):
         self.outputs, self.warnings = [], []
 
     def render(self, item, faces) -> np.ndarray:
-        from .drawing import draw_faces, draw_live
+        return render_view(item, faces, self.panel_classes, self.panel_width)
 
-        if self.panel_classes is not None:
-            return draw_live(item.image, faces, self.panel_classes, self.panel_width)
-        return draw_faces(item.image, faces)
-
-    def write(self, item, faces, view: Optional[np.ndarray] = None):
+    def write(self, item, faces):
         from .video_writer import VideoWriter
 
-        view = self.render(item, faces) if view is None else view
+        view = self.render(item, faces)
         if self.video is None:
             ensure_parent(self.path, "video")
             self.video = VideoWriter(self.path, self.fps, (view.shape[1], view.shape[0]))

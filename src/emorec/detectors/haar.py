@@ -29,12 +29,13 @@ CASCADE = "haarcascade_frontalface_default.xml"
 WINDOW = 24  # the cascade's own window: no face smaller than this can be found
 
 # Defaults measured on real photographs with bench/bench_detector.py (its docstring has the figures).
-SCALE_FACTOR = 1.1
-MIN_NEIGHBORS = 5
+SCALE_FACTOR = 1.2
+MIN_NEIGHBORS = 2
 MIN_SIZE = 40  # smallest face, in pixels of the input image
 WORK_SIZE = 24  # the search runs on a copy where the smallest face measures this many pixels
 EQUALIZE = "none"
-STRONG = 3.5  # boxes whose cascade weight is below this must show an eye (0: keep every box)
+FINE_STEP = 1.05  # the scale step of a narrowed search (tracking)
+STRONG = 4.0  # boxes whose cascade weight is below this must show an eye (0: keep every box)
 EYES = "haarcascade_eye.xml"
 MARGIN = 0.05  # crop margin around a Haar box (bench/bench_crop_geometry.py)
 
@@ -137,8 +138,11 @@ class HaarDetector(BaseDetector):
         if min(grey.shape) < m:
             return Detections.empty()
         kw = {} if max_px is None else {"maxSize": (int(max_px * scale) + 1,) * 2}
+        # a narrowed search (a tracker following a face: a small region, sizes near the face's) is cheap: it
+        # steps through sizes finely, so a face between two of the full search's sizes is not lost
+        step = self.scale_factor if max_px is None else min(self.scale_factor, FINE_STEP)
         boxes, _, weights = load_cascade(self.cascade).detectMultiScale3(
-            grey, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors, minSize=(m, m),
+            grey, scaleFactor=step, minNeighbors=self.min_neighbors, minSize=(m, m),
             outputRejectLevels=True, **kw)
         if len(boxes) == 0:
             return Detections.empty()

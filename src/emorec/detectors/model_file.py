@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import ModelError
+from ..model_card import sha256
 
 YUNET_FILE = "face_detection_yunet_2023mar.onnx"
 YUNET_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
@@ -42,14 +43,6 @@ def cache_dir() -> Path:
     if sys.platform == "darwin":
         return Path.home() / "Library" / "Caches" / "emorec"
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "emorec"
-
-
-def file_sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 16), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _how_to_fix(cached: Path) -> str:
@@ -109,7 +102,7 @@ def resolve_yunet(path=None, *, download_missing: bool = True) -> Path:
         return check_model_file(os.environ[ENV_PATH], f"${ENV_PATH}")
     cached = cache_dir() / YUNET_FILE
     if cached.is_file():
-        if cached.stat().st_size == YUNET_BYTES and file_sha256(cached) == YUNET_SHA256:
+        if cached.stat().st_size == YUNET_BYTES and sha256(cached) == YUNET_SHA256:
             return cached
         problem = f"the cached {cached} is damaged (sha256 differs); "
     else:
