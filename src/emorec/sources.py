@@ -19,8 +19,7 @@ from typing import Iterator, Optional
 import numpy as np
 
 from .errors import EmorecError, VideoError
-
-VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".gif", ".ts"}
+from .images import VIDEO_EXTENSIONS  # noqa: F401  (re-exported: what open_source treats as a video)
 
 
 @dataclass

@@ -46,7 +46,7 @@ def cache_dir() -> Path:
 
 
 def _how_to_fix(cached: Path) -> str:
-    return (f"to use YuNet, do one of: pass --detector-model PATH (detector_model=PATH in Python) or set "
+    return (f"To use YuNet, do one of: pass --detector-model PATH (detector_model=PATH in Python) or set "
             f"{ENV_PATH}=PATH to a copy of {YUNET_FILE}; or put that file at {cached}; or let emorec download "
             f"it once from {YUNET_URL} (sha256 {YUNET_SHA256}). Or use --detector haar, which needs no file")
 
