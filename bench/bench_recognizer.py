@@ -33,11 +33,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--flip", action="store_true", help="with flip test-time augmentation")
     a = ap.parse_args()
-    if not ps.available():
-        print(f"skipped: the real photos are not at {ps.PHOTOS}")
+    if not ps.ready():
         return
-    if ps.YUNET.is_file():
-        os.environ.setdefault("EMOREC_YUNET", str(ps.YUNET))
     frames = [f for _, f in ps.letterboxed()]
     print(f"{len(frames)} real photos letterboxed to 640x480, {os.cpu_count()} CPUs, median over {a.repeat} passes")
     print(f"{'detector':>8} | {'faces':>5} | {'detect ms':>9} {'analyze ms':>10} {'added':>6} | {'frames/s':>8}")

@@ -83,13 +83,10 @@ def main():
     ap.add_argument("--fer-python", default=os.environ.get("FER_PYTHON"), help="a Python with `fer` installed")
     ap.add_argument("--reps", type=int, default=3)
     a = ap.parse_args()
-    if not ps.available():
-        print(f"skipped: the real photos are not at {ps.PHOTOS}")
+    if not ps.ready():
         return
     from emorec import EmotionRecognizer
 
-    if ps.YUNET.is_file():
-        os.environ.setdefault("EMOREC_YUNET", str(ps.YUNET))
     named = ps.letterboxed()
     frames = [f for _, f in named]
     truths = [ps.reference_faces(f) for f in frames]

@@ -29,6 +29,16 @@ def available() -> bool:
     return PHOTOS.is_dir() and any(PHOTOS.glob("*.jpg"))
 
 
+def ready() -> bool:
+    """Whether the photos are here (says so when not); points emorec at the YuNet file of ../shared."""
+    if not available():
+        print(f"skipped: the real photos are not at {PHOTOS}")
+        return False
+    if YUNET.is_file():
+        os.environ.setdefault("EMOREC_YUNET", str(YUNET))
+    return True
+
+
 def photo_paths() -> list[Path]:
     return sorted(p for p in PHOTOS.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
 

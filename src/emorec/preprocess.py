@@ -61,8 +61,6 @@ def preprocess(faces, size: int = 48) -> np.ndarray:
     of crops of any sizes), uint8 grey or BGR; other dtypes are converted.
     Returns float32 ``(N, 1, size, size)`` in [-1, 1].
     """
-    import cv2
-
     if isinstance(faces, np.ndarray):
         if faces.ndim == 2 or (faces.ndim == 3 and faces.shape[-1] in (3, 4) and faces.shape[0] > 4):
             faces = faces[None]

@@ -138,13 +138,13 @@ def process_video(source, out, *, recognizer=None, csv_path=None, timeline_path=
         total = min(expected, max_frames) if max_frames and expected else (max_frames or expected or None)
         bar = tqdm(total=total, unit="frame", desc=Path(name).name if src.is_file else name,
                    disable=None if progress in (None, True) else True, leave=False)  # None: only on a terminal
-        hook = None
-        if on_frame is not None:
-            def hook(item, faces):
-                return on_frame(item.index, video.render(item, faces), faces)
+        def hook(item, faces):
+            return on_frame(item.index, video.render(item, faces), faces)
+
         tracker = FaceTracker(rec, detect_every=detect_every, smooth=smooth)
         try:
-            s = run(src, rec, writers, tracker=tracker, max_frames=max_frames, on_frame=hook, progress=bar)
+            s = run(src, rec, writers, tracker=tracker, max_frames=max_frames,
+                    on_frame=hook if on_frame is not None else None, progress=bar)
         finally:
             bar.close()
     summary = VideoSummary(source=name, out=str(out), csv=str(csv_path), timeline=str(timeline_path), fps=src.fps,

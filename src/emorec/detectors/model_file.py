@@ -18,7 +18,6 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Optional
 
 from ..errors import ModelError
 from ..model_card import sha256

@@ -10,7 +10,6 @@ there, never above ``max_side`` pixels on its longer side unless a smaller face 
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import Optional
 
 import numpy as np
