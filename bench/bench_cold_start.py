@@ -3,11 +3,13 @@ measured in one run (each run a fresh process; the OS file cache is warm after t
 
     python bench/bench_cold_start.py [--runs 5]
 
-Measured 2026-11-25 (2 CPUs, 5 runs after one warm-up):
+Measured 2026-11-25 (2 CPUs, idle, 5 runs after one warm-up; after the detector interface and pipeline):
     command                                  median s  min s peak RSS MiB
-    emorec detect (sample, annotated copy)       0.42   0.40          125
-    emorec detect --json --no-save               0.42   0.40          124
-    emorec --help                                0.16   0.16           25
+    python -c pass (interpreter alone)           0.01   0.01           13
+    emorec detect (sample, annotated copy)       0.33   0.29          107
+    emorec detect --json --no-save               0.31   0.29          106
+    emorec --help                                0.13   0.13           25
+(Before: 0.42 s and 125 MiB for `emorec detect`.)
 """
 
 import argparse
