@@ -148,13 +148,18 @@ class Load:
                     (errors.append(err) if err else latencies.append(dt))
             conn.close()
 
-        threads = [threading.Thread(target=client) for _ in range(clients)]
-        t0 = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        return latencies, errors, time.perf_counter() - t0
+        return latencies, errors, run_threads(client, clients)
+
+
+def run_threads(fn, n: int) -> float:
+    """Run ``fn`` in ``n`` threads started together; seconds until the last one ends."""
+    threads = [threading.Thread(target=fn) for _ in range(n)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - t0
 
 
 class Attack:
@@ -224,13 +229,8 @@ def flood(port: int, n: int, body: bytes, ctype: str) -> dict:
         with lock:
             statuses.append(status)
 
-    threads = [threading.Thread(target=one) for _ in range(n)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return {k: statuses.count(k) for k in sorted(set(statuses))} | {"seconds": time.perf_counter() - t0}
+    seconds = run_threads(one, n)
+    return {k: statuses.count(k) for k in sorted(set(statuses))} | {"seconds": seconds}
 
 
 def pct(values, q):

@@ -19,3 +19,7 @@ class ImageError(EmorecError, ValueError):
 
 class VideoError(EmorecError, ValueError):
     """A video or camera cannot be opened, has no frames, or its output cannot be written."""
+
+
+class OutputError(EmorecError):
+    """An output (an annotated copy, a report) could not be written; the input itself was analysed."""

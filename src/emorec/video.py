@@ -87,24 +87,6 @@ def write_timeline(history: dict, classes, path, title: str = "") -> Path:
     return path
 
 
-class _CountFaces:
-    """A writer that counts face-frames (for the summary)."""
-
-    fatal = False
-
-    def __init__(self):
-        self.n = 0
-
-    def write(self, item, faces):
-        self.n += len(faces)
-
-    def write_error(self, item):
-        pass
-
-    def close(self):
-        pass
-
-
 def process_video(source, out, *, recognizer=None, csv_path=None, timeline_path=None, detect_every: int = DETECT_EVERY,
                   smooth: float = SMOOTH, max_frames: int = 0, progress: bool | None = None,
                   on_frame=None) -> VideoSummary:
@@ -133,7 +115,7 @@ def process_video(source, out, *, recognizer=None, csv_path=None, timeline_path=
         ensure_parent(out, "video")  # the video's own path is the one to name when the folder is unusable
         video = AnnotatedVideo(out, src.fps)
         writers = [video, FrameCsv(csv_path, classes),
-                   Timeline(timeline_path, classes, title=f"{Path(name).name}: emotions over time"), _CountFaces()]
+                   Timeline(timeline_path, classes, title=f"{Path(name).name}: emotions over time")]
         expected = src.frame_count
         total = min(expected, max_frames) if max_frames and expected else (max_frames or expected or None)
         bar = tqdm(total=total, unit="frame", desc=Path(name).name if src.is_file else name,
@@ -149,7 +131,7 @@ def process_video(source, out, *, recognizer=None, csv_path=None, timeline_path=
             bar.close()
     summary = VideoSummary(source=name, out=str(out), csv=str(csv_path), timeline=str(timeline_path), fps=src.fps,
                            frames_expected=expected, frames=s.frames, seconds=s.seconds,
-                           full_detections=s.full_detections, tracks=s.tracks, face_frames=writers[-1].n,
+                           full_detections=s.full_detections, tracks=s.tracks, face_frames=s.faces,
                            interrupted=s.interrupted, warnings=list(s.warnings))
     if expected and not max_frames and not s.interrupted and not s.stopped and s.frames < expected - 1:
         summary.warnings.append(f"{name}: stopped at frame {s.frames} of {expected} (the rest could not be decoded)")

@@ -18,13 +18,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .errors import EmorecError, VideoError
+from .errors import OutputError, VideoError
 
 WRITABLE_IMAGES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-
-
-class OutputError(EmorecError):
-    """An output could not be written (the frame itself was analysed)."""
 
 
 def ensure_parent(path: Path, what: str = "output") -> None:
@@ -186,8 +182,7 @@ class AnnotatedVideo(Writer):
         from .video_writer import VideoWriter
 
         view = self.render(item, faces)
-        if self.video is None:
-            ensure_parent(self.path, "video")
+        if self.video is None:  # VideoWriter makes the folder, or says clearly why it cannot
             self.video = VideoWriter(self.path, self.fps, (view.shape[1], view.shape[0]))
             if self.video.warning:
                 self.warnings.append(f"{self.path}: {self.video.warning}")
