@@ -3,14 +3,22 @@ with and without flip test-time augmentation, measured through EmotionClassifier
 
     python bench/bench_accuracy.py [--data ../shared/data/fer2013/fer2013.csv.gz]
 
-FER+ accuracy is majority-vote accuracy on the PublicTest rows FER+ keeps (its validation set).
+FER+ accuracy under both protocols (emorec.data.ferplus_labels), from the same predictions:
+- majority (ours, the model's target): every PublicTest row FER+ keeps (its validation set: a face whose
+  most-voted emotion beats unknown and NF), labelled by that emotion;
+- barsoum (Barsoum et al. 2016, the FER+ paper and its reader's "majority" mode): votes of 1 dropped as noise,
+  rows kept where one emotion holds more than half of the remaining votes (unknown/NF majority excluded).
+  A subset of the majority rows, with the same labels; the easier rows, so its accuracy is higher. The
+  paper's own figures are on PrivateTest (its test set, withheld here), not PublicTest.
 
-Measured 2026-11-25 (the shipped models, mini_xception_x2, 202k/204k parameters):
-       model              arch  rows  accuracy  flip TTA  macro-F1  target
-     fer2013  mini_xception_x2  3589    66.90%    68.26%     0.644    66% met
-     ferplus  mini_xception_x2  3524    83.71%    83.94%     0.694    83% met
-What moved FER2013 from the seed's 65.5%: twice the width (x2), a 110-epoch cosine schedule instead of
-reduce-on-plateau, label smoothing 0.1; validation accuracy first passed 66% at epoch 56 of 110 (bench/training_logs/).
+Measured 2026-11-25 on the 2-core CPU, the shipped models (selected on 10% of Training, PublicTest measured once
+after training; README "Train, evaluate, export"):
+   model protocol              arch  rows  accuracy  flip TTA  macro-F1   target
+ fer2013        -  mini_xception_x2  3589    65.92%    66.56%     0.610  68.5% MISSED
+ ferplus majority  mini_xception_x4  3524    83.63%    84.11%     0.648        -
+ ferplus  barsoum  mini_xception_x4  3199    86.81%    87.25%     0.696  86.5% met
+The models shipped before (mini_xception_x2 both, selected on PublicTest, so optimistic there) measured 66.90% /
+68.26% (fer2013), 83.71% / 83.94% (FER+ majority) and 86.65% / 87.00% (FER+ Barsoum).
 """
 
 import argparse
@@ -18,11 +26,12 @@ import sys
 from pathlib import Path
 
 from emorec import EmotionClassifier
-from emorec.data import load_dataset
-from emorec.evaluate import metrics, predict_dataset
+from emorec.data import FERPLUS_PROTOCOLS, read_fer2013_csv, read_ferplus
+from emorec.evaluate import ferplus_metrics, metrics, predict_dataset
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013" / "fer2013.csv.gz"
-TARGETS = {"fer2013": 0.66, "ferplus": 0.83}
+# issue 9's figures: FER2013 PublicTest single pass >= 68.5%; FER+ by Barsoum et al.'s protocol >= 86.5%
+TARGETS = {"fer2013": {"-": 0.685}, "ferplus": {"barsoum": 0.865}}
 
 
 def main():
@@ -32,18 +41,25 @@ def main():
     if not a.data.exists():
         print(f"skipped: {a.data} not found (the FER2013 CSV is needed)")
         return 0
-    fer = load_dataset(a.data)
-    print(f"{'model':>8} {'arch':>17} {'rows':>5} {'accuracy':>9} {'flip TTA':>9} {'macro-F1':>9} {'target':>7}")
+    fer = read_fer2013_csv(a.data)
+    print(f"{'model':>8} {'protocol':>8} {'arch':>17} {'rows':>5} {'accuracy':>9} {'flip TTA':>9} {'macro-F1':>9} "
+          f"{'target':>7}")
     for name, target in TARGETS.items():
         clf = EmotionClassifier(name)
-        data = (load_dataset(a.data, labels="ferplus") if name == "ferplus" else fer).split("PublicTest")
-        plain = metrics(data.labels, predict_dataset(clf, data), clf.classes)
-        flip = metrics(data.labels, predict_dataset(clf, data, flip=True), clf.classes)
-        ok = "met" if plain["accuracy"] >= target else "MISSED"
-        print(f"{name:>8} {clf.card['arch']:>17} {plain['n']:>5} {plain['accuracy']:>9.2%} {flip['accuracy']:>9.2%} "
-              f"{plain['macro_f1']:>9.3f} {target:>6.0%} {ok}")
+        if name == "ferplus":  # FER+ read with the widest protocol; each protocol from the same predictions
+            data = read_ferplus(None, a.data.parent / "fer2013new.csv", fer=fer).split("PublicTest")
+            plain = ferplus_metrics(data, predict_dataset(clf, data), clf.classes)
+            flip = ferplus_metrics(data, predict_dataset(clf, data, flip=True), clf.classes)
+            rows = [(p, plain[p], flip[p], target.get(p)) for p in FERPLUS_PROTOCOLS]
+        else:
+            data = fer.split("PublicTest")
+            rows = [("-", metrics(data.labels, predict_dataset(clf, data), clf.classes),
+                     metrics(data.labels, predict_dataset(clf, data, flip=True), clf.classes), target["-"])]
+        for protocol, m, f, t in rows:
+            goal = "-" if t is None else f"{t:>6.1%} {'met' if m['accuracy'] >= t else 'MISSED'}"
+            print(f"{name:>8} {protocol:>8} {clf.card['arch']:>17} {m['n']:>5} {m['accuracy']:>9.2%} "
+                  f"{f['accuracy']:>9.2%} {m['macro_f1']:>9.3f} {goal:>7}")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,7 +1,8 @@
 """emorec against the `fer` package (the seed's model behind a plain Haar cascade), frame for frame.
 
 Frames: the 24 real photos of ../shared/data/photos letterboxed to 640x480 (decoded once, in memory).
-Timed: detection + classification of every face of a frame, median over 3 passes of all frames:
+Timed: detection + classification of every face of a frame, median over all frames of 3 rounds of 3 passes;
+the three pipelines take turns round by round, so a load that comes and goes falls on all of them:
   * fer:               FER().detect_emotions(frame)       (its defaults: Haar, min face 50 px, Keras model)
   * emorec haar:       EmotionRecognizer().analyze(frame)  (the default)
   * emorec yunet:      EmotionRecognizer(detector="yunet").analyze(frame)
@@ -13,14 +14,19 @@ it favours the YuNet row; the comparison that matters is emorec haar against fer
 
     python bench/bench_vs_fer.py --fer-python /path/to/fer-venv/bin/python
 
-Measured here (2 CPU cores, idle machine; fer 25.10.3 with tensorflow-cpu 2.21; 2026-11-25), the last of three
-runs (the three gave 2.18x / 2.34x / 2.22x for haar and 4.57x / 4.50x / 4.25x for yunet):
+Measured here (2 CPU cores, no other work running; fer 25.10.3 with tensorflow-cpu 2.21; 2026-11-25, evening,
+after the Haar default's tilt check and the retrained fer2013 model), three runs of ``--rounds 5``:
 
-    24 real photos letterboxed to 640x480, 28 faces; median of 3 passes
     pipeline                  ms/frame  frames/s  x fer     found  false
-    fer (Haar + Keras)            26.8      37.3   1.00   27/28        3
-    emorec haar (default)         12.1      82.8   2.22   27/28        0
-    emorec yunet                   6.3     158.5   4.25   28/28        0
+    fer (Haar + Keras)            27.1      36.9   1.00   27/28        3
+    emorec haar (default)         12.9      77.6   2.11   27/28        0
+    emorec yunet                   9.1     109.7   2.98   28/28        0
+    (run 2: fer 27.7, haar 12.8 = 2.16x, yunet 8.1 = 3.41x; run 3: fer 29.0, haar 12.8 = 2.25x, yunet 6.6 = 4.38x)
+
+Earlier the same day (one round of 3 passes, the previous Haar default and model) three runs gave 2.18x / 2.34x /
+2.22x for haar and 4.57x / 4.50x / 4.25x for yunet (fer 26.8, haar 12.1, yunet 6.3 ms). Haar and fer hold steady
+from run to run; YuNet (OpenCV's DNN on 2 threads) swings between 5.3 and 9.9 ms a frame on this virtual machine
+from one minute to the next, detection alone, so its ratio does too.
 """
 
 from __future__ import annotations
@@ -70,6 +76,23 @@ def time_emorec(rec, frames, reps):
     return times, boxes
 
 
+def time_fer(python, frames, reps):
+    with tempfile.TemporaryDirectory() as tmp:
+        np.savez(Path(tmp) / "frames.npz", frames=np.stack(frames))
+        out = subprocess.run([python, "-c", FER_SCRIPT, str(Path(tmp) / "frames.npz"), str(reps)],
+                             capture_output=True, text=True, check=True)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    return r["times"], r["boxes"]
+
+
+def _add(rows, name, result):
+    times, boxes = result
+    if name in rows:
+        rows[name][0].extend(times)
+    else:
+        rows[name] = (list(times), boxes)
+
+
 def score(boxes, truths):
     found = false = 0
     for b, t in zip(boxes, truths):
@@ -81,7 +104,9 @@ def score(boxes, truths):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--fer-python", default=os.environ.get("FER_PYTHON"), help="a Python with `fer` installed")
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=3, help="passes over the frames in a round")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="the pipelines take turns this many times, so a passing load on the machine falls on all")
     a = ap.parse_args()
     if not ps.ready():
         return
@@ -92,19 +117,17 @@ def main():
     truths = [ps.reference_faces(f) for f in frames]
     # a face counts when YuNet sees it at full resolution in the source photo too: read it on the frame
     total = sum(len(t) for t in truths)
-    rows = {}
-    if a.fer_python:
-        with tempfile.TemporaryDirectory() as tmp:
-            np.savez(Path(tmp) / "frames.npz", frames=np.stack(frames))
-            out = subprocess.run([a.fer_python, "-c", FER_SCRIPT, str(Path(tmp) / "frames.npz"), str(a.reps)],
-                                 capture_output=True, text=True, check=True)
-        r = json.loads(out.stdout.strip().splitlines()[-1])
-        rows["fer (Haar + Keras)"] = (r["times"], r["boxes"])
-    else:
+    if not a.fer_python:
         print("note: no --fer-python given: fer is not measured")
-    rows["emorec haar (default)"] = time_emorec(EmotionRecognizer(), frames, a.reps)
-    rows["emorec yunet"] = time_emorec(EmotionRecognizer(detector="yunet"), frames, a.reps)
-    print(f"{len(frames)} real photos letterboxed to 640x480, {total} faces; median of {a.reps} passes")
+    recognizers = {"emorec haar (default)": EmotionRecognizer(), "emorec yunet": EmotionRecognizer(detector="yunet")}
+    rows = {}
+    for _ in range(a.rounds):
+        if a.fer_python:
+            _add(rows, "fer (Haar + Keras)", time_fer(a.fer_python, frames, a.reps))
+        for name, rec in recognizers.items():
+            _add(rows, name, time_emorec(rec, frames, a.reps))
+    print(f"{len(frames)} real photos letterboxed to 640x480, {total} faces; median of {a.rounds} rounds x "
+          f"{a.reps} passes")
     base = None
     print(f"{'pipeline':<24} {'ms/frame':>9} {'frames/s':>9} {'x fer':>6} {'found':>9} {'false':>6}")
     for name, (times, boxes) in rows.items():

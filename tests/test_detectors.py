@@ -342,13 +342,53 @@ def test_crop_geometry_comes_from_the_model_card(tmp_path):
     assert EmotionRecognizer(tmp_path / "m.onnx", margin=0.0).margin == 0.0  # an explicit value wins
 
 
+EYE_CHECK = dict(verify="eye", strong=4.0, min_neighbors=2)  # the previous Haar default
+
+
 @needs_photos
-def test_haar_eye_check_removes_the_false_faces_plain_haar_finds():
-    """Portraits where the cascade alone also reports a tie, a collar or hair as a face: the default keeps one."""
+@pytest.mark.parametrize("check", [{}, EYE_CHECK], ids=["tilt check (default)", "eye check"])
+def test_haar_check_of_doubtful_boxes_removes_the_false_faces_plain_haar_finds(check):
+    """Portraits where the cascade alone also reports a tie, a collar or hair as a face: the check keeps one."""
     plain = get_detector("haar", strong=0)
-    default = get_detector("haar")
+    checked = get_detector("haar", **check)
     for name in ("obama-1080p.jpg", "obama3.jpg", "test_johnsnow_test1.jpg", "test_obama1.jpg"):
         img = photo(name)
         assert len(plain.detect(img)) >= 2, name  # the false face is there to remove
-        (face,) = default.detect(img).boxes
+        (face,) = checked.detect(img).boxes
         assert face[2] >= 0.15 * min(img.shape[:2]), (name, face)  # and the one kept is the portrait's face
+
+
+@needs_photos
+def test_haar_tilt_check_keeps_turned_faces_the_eye_check_loses():
+    """Portraits turned 20 degrees either way, faces of 45-99 px: the default finds every face the previous
+    default (eye check) finds, and more, with no more false boxes."""
+    def turned_faces(det):
+        hits, false = set(), 0
+        for name in PORTRAITS:
+            img = photo(name)
+            h, w = img.shape[:2]
+            (x, y, bw, bh), = get_detector("haar").detect(img).boxes[:1]
+            for angle in (-20, 20):
+                for face in range(45, 100, 6):  # the face's side in pixels once turned
+                    z = face / bw
+                    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, z)
+                    m[:, 2] -= ((1 - z) * w / 2, (1 - z) * h / 2)  # the whole photo, turned and shrunk
+                    turned = cv2.warpAffine(img, m, (round(w * z), round(h * z)), flags=cv2.INTER_AREA,
+                                            borderMode=cv2.BORDER_REPLICATE)
+                    cx, cy = m @ (x + bw / 2, y + bh / 2, 1)
+                    on_face = [abs(bx + s / 2 - cx) < 0.3 * face and abs(by + s / 2 - cy) < 0.3 * face
+                               for bx, by, s, _ in det.detect(turned).boxes]
+                    if any(on_face):
+                        hits.add((name, angle, face))
+                    false += on_face.count(False)
+        return hits, false
+
+    old, old_false = turned_faces(get_detector("haar", **EYE_CHECK))
+    new, new_false = turned_faces(get_detector("haar"))
+    assert old <= new, sorted(old - new)
+    assert len(new) >= len(old) + 10 and new_false <= old_false, (len(old), len(new), old_false, new_false)
+
+
+def test_haar_refuses_an_unknown_check():
+    with pytest.raises(ValueError, match="verify must be 'tilt' or 'eye'"):
+        get_detector("haar", verify="nose")

@@ -16,7 +16,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from emorec.training.augment import random_affine  # noqa: E402
+from emorec.training.augment import augment, random_affine, random_erasing, random_photometric  # noqa: E402
+from emorec.training.config import AUGMENTATIONS  # noqa: E402
 from emorec.training.net import ARCHITECTURES, build_model  # noqa: E402
 from emorec.training.train import TrainConfig, train  # noqa: E402
 
@@ -50,6 +51,42 @@ def test_augmentation_is_batched_and_bounded():
     flipped = random_affine(x, rotation=0, shift=0, zoom=0, flip=True, generator=torch.Generator().manual_seed(1))
     for a, b in zip(flipped, x):  # each image is either itself or its mirror
         assert torch.allclose(a, b, atol=1e-5) or torch.allclose(a, b.flip(-1), atol=1e-5)
+
+
+def test_erasing_replaces_one_rectangle_in_about_half_the_images():
+    x = torch.zeros(400, 1, 48, 48)
+    y = random_erasing(x, p=0.5, generator=torch.Generator().manual_seed(0))
+    changed = (y != 0).flatten(1)
+    hit = changed.any(1)
+    assert 0.4 < hit.float().mean() < 0.6
+    area = changed[hit].float().sum(1) / (48 * 48)
+    assert area.min() > 0.005 and area.max() <= 0.21  # 2-20% of the image (a few noise pixels may be ~0)
+    for img in (y[hit] != 0)[:20, 0]:  # the changed pixels lie in one rectangle
+        rows, cols = img.any(1).nonzero(), img.any(0).nonzero()
+        box = img[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+        assert box.float().mean() > 0.9
+    assert torch.equal(random_erasing(x, p=0.0), x)
+
+
+def test_photometric_blurs_sharpens_and_stays_in_range():
+    x = torch.zeros(2, 1, 48, 48)
+    x[:, :, :, 24:] = 0.5  # one vertical edge
+    edge = lambda t: (t[:, :, :, 25] - t[:, :, :, 22]).abs().mean().item()  # noqa: E731
+    blurred = random_photometric(x, sharpness=1e-9, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(blurred, x, atol=1e-6)  # no amount, no change
+    outs = [random_photometric(x, sharpness=1.0, generator=torch.Generator().manual_seed(s)) for s in range(20)]
+    assert min(edge(o) for o in outs) < edge(x) and max(o.abs().max().item() for o in outs) <= 1.0
+    dark = random_photometric(torch.full((64, 1, 8, 8), 0.9), brightness=0.5, generator=torch.Generator().manual_seed(1))
+    assert dark.max() <= 1.0 and dark.min() < 0.9  # clipped, and some images got darker
+
+
+def test_every_augmentation_preset_runs_and_keeps_the_batch():
+    x = torch.linspace(-1, 1, 48).repeat(16, 1, 48, 1)
+    for name, params in AUGMENTATIONS.items():
+        y = augment(x, params, torch.Generator().manual_seed(0))
+        assert y.shape == x.shape and y.min() >= -1 - 1e-5 and y.max() <= 1 + 1e-5, name
+        assert not torch.allclose(y, x), name
+    assert set(AUGMENTATIONS["seed"]) == {"rotation", "shift", "zoom", "flip"}  # the seed's Keras generator
 
 
 def test_training_lowers_the_loss_and_writes_a_run(trained_run):

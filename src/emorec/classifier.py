@@ -9,7 +9,7 @@ import numpy as np
 
 from .errors import ModelError
 from .labels import common_names
-from .model_card import read_card, resolve
+from .model_card import ensemble_members, read_card, resolve
 from .preprocess import SCALING, preprocess
 
 # Large batches run in chunks: activations of 16 faces stay in the CPU cache, and on 2 cores this was
@@ -57,6 +57,8 @@ class EmotionClassifier:
     >>> clf.predict(faces)                       # faces: uint8 (N, 48, 48) -> float32 (N, len(clf.classes))
     >>> clf.classes                              # common names (labels.COMMON_CLASSES), in the output order
     >>> clf.model_classes                        # the model card's own names (FER+: 'happiness', ...)
+    >>> EmotionClassifier("fer2013+ferplus")     # an ensemble: the first model's classes, probabilities
+    ...                                          # averaged with the others' over the classes they share
 
     Crops of another size, colour crops (BGR) and other dtypes are converted by
     :func:`emorec.preprocess.preprocess`, the same function training used.
@@ -64,7 +66,8 @@ class EmotionClassifier:
 
     def __init__(self, model: str | Path = "fer2013", *, runtime: str = "onnxruntime", flip_tta: bool = False,
                  threads: int | None = None):
-        self.path = resolve(model)
+        members = ensemble_members(model)
+        self.path = resolve(members[0])
         self.runtime = runtime
         self.flip_tta = flip_tta
         self._session = _session(self.path, runtime, threads)
@@ -84,6 +87,21 @@ class EmotionClassifier:
         self.classes: list[str] = common_names(self.model_classes)
         self.input_size: int = int(self.card["input_size"])
         self.name: str = self.card.get("name", self.path.stem)
+        # ensemble members: (classifier, for each of our classes its column in the member's output or -1)
+        self._members = [self._member(m, runtime, threads) for m in members[1:]]
+        if self._members:
+            self.name = "+".join([self.name] + [m.name for m, _ in self._members])
+
+    def _member(self, model, runtime: str, threads: int | None):
+        other = EmotionClassifier(model, runtime=runtime, threads=threads)
+        if other.input_size != self.input_size:
+            raise ModelError(f"ensemble {self.name}+{other.name}: input sizes differ ({self.input_size} and "
+                             f"{other.input_size})")
+        columns = np.array([other.classes.index(c) if c in other.classes else -1 for c in self.classes])
+        if (columns < 0).sum() > 1 or len(set(columns[columns >= 0])) < 2:
+            raise ModelError(f"ensemble {self.name}+{other.name}: the classes do not map ({self.classes} and "
+                             f"{other.classes})")
+        return other, columns
 
     def __repr__(self) -> str:
         return f"EmotionClassifier({self.name!r}, classes={self.classes}, runtime={self.runtime!r})"
@@ -106,7 +124,16 @@ class EmotionClassifier:
         except (ValueError, TypeError) as e:
             raise ValueError(f"cannot use faces of shape {np.shape(faces)} and dtype "
                              f"{getattr(faces, 'dtype', type(faces).__name__)}: {e}") from e
+        flip = self.flip_tta if flip is None else flip
+        probs = self._probs(x, flip)
+        for other, columns in self._members:
+            theirs = other._probs(x, flip)
+            mapped = np.where(columns >= 0, theirs[:, np.maximum(columns, 0)], 0.0)
+            probs = probs + mapped / mapped.sum(1, keepdims=True).clip(1e-12)  # over the classes both have
+        return (probs / (1 + len(self._members))).astype(np.float32, copy=False)
+
+    def _probs(self, x: np.ndarray, flip: bool) -> np.ndarray:
         probs = self._run(x)
-        if self.flip_tta if flip is None else flip:
+        if flip:
             probs = (probs + self._run(np.ascontiguousarray(x[..., ::-1]))) / 2
-        return probs.astype(np.float32, copy=False)
+        return probs

@@ -139,11 +139,15 @@ def evaluate(
     flip: bool = typer.Option(False, help="average with the mirrored face (test-time augmentation)"),
     out: Path = typer.Option(Path("runs/evaluate"), help="writes evaluation.json and evaluation_confusion.png"),
     skip_bad_rows: bool = typer.Option(False),
+    protocol: Optional[str] = typer.Option(
+        None, help="FER+ labels: the rows and labels of the report. majority (default): every row FER+ keeps, "
+                   "its most-voted emotion; barsoum: Barsoum et al. 2016 (votes of 1 dropped, an emotion with "
+                   "more than half the rest). Both accuracies are printed either way"),
 ):
     """Accuracy, per-class precision/recall/F1 and a confusion matrix on a split."""
     from .classifier import EmotionClassifier
-    from .data import SPLITS, load_dataset
-    from .evaluate import metrics, output_folder, predict_dataset, write_report
+    from .data import FERPLUS_PROTOCOLS, SPLITS, load_dataset
+    from .evaluate import ferplus_metrics, metrics, output_folder, predict_dataset, write_report
 
     names = {s.lower(): s for s in (*SPLITS, "all")}
     if split.lower() not in names:
@@ -151,10 +155,15 @@ def evaluate(
     split = names[split.lower()]
     if labels is not None and labels not in ("fer2013", "ferplus"):
         _fail(f"--labels: {labels!r} is not one of fer2013, ferplus", 2)
+    if protocol is not None and protocol not in FERPLUS_PROTOCOLS:
+        _fail(f"--protocol: {protocol!r} is not one of {', '.join(FERPLUS_PROTOCOLS)}", 2)
     try:
         output_folder(out, "evaluation report")
         clf = EmotionClassifier(model)
         label_set = labels or clf.card.get("labels", "ferplus" if len(clf.classes) == 8 else "fer2013")
+        if protocol is not None and label_set != "ferplus":
+            _fail(f"--protocol: only FER+ labels have protocols; these are {label_set} labels "
+                  "(--labels ferplus)", 2)
         data_set = load_dataset(data, labels=label_set, ferplus_csv=ferplus_csv, image_size=clf.input_size,
                                 skip_bad_rows=skip_bad_rows)
         if data_set.usage is None and split != "all":
@@ -165,7 +174,15 @@ def evaluate(
 
         if common_names(data_set.classes) != clf.classes:  # both in the common vocabulary (happy = happiness)
             _fail(f"model classes {clf.classes} differ from the data's {data_set.classes}; pass --labels")
-        result = metrics(data_set.labels, predict_dataset(clf, data_set, flip=flip), clf.classes)
+        probs = predict_dataset(clf, data_set, flip=flip)
+        by_protocol = {}
+        if data_set.votes is not None:  # FER+ (read with the widest protocol): each protocol, same predictions
+            by_protocol = ferplus_metrics(data_set, probs, clf.classes)
+            result = by_protocol[protocol or "majority"]
+            result["protocols"] = {p: {"rows": m["n"], "accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
+                                   for p, m in by_protocol.items()}
+        else:
+            result = metrics(data_set.labels, probs, clf.classes)
         result.update(model=clf.name, data=str(data), split=split, flip_tta=flip,
                       skipped_rows=len(data_set.bad_rows))
         js, png = write_report(result, out)
@@ -175,10 +192,18 @@ def evaluate(
         typer.echo(f"skipped: {msg}", err=True)
     if data_set.bad_rows:
         typer.echo(f"skipped {len(data_set.bad_rows)} bad rows", err=True)
-    typer.echo(f"{clf.name} on {split}: accuracy {result['accuracy']:.4f}  macro-F1 {result['macro_f1']:.4f}  "
+    shown = f", FER+ {result['protocol']} protocol" if by_protocol else ""
+    typer.echo(f"{clf.name} on {split}{shown}: accuracy {result['accuracy']:.4f}  macro-F1 {result['macro_f1']:.4f}  "
                f"(n={result['n']}{', flip TTA' if flip else ''})")
     for c, m in result["per_class"].items():
         typer.echo(f"  {c:>10}  precision {m['precision']:.3f}  recall {m['recall']:.3f}  f1 {m['f1']:.3f}  n={m['support']}")
+    if by_protocol:
+        about = {"majority": "every row FER+ keeps, its most-voted emotion",
+                 "barsoum": "Barsoum et al. 2016: votes of 1 dropped, an emotion with more than half the rest"}
+        typer.echo("FER+ protocols (same predictions):")
+        for p, m in by_protocol.items():
+            typer.echo(f"  {p:>10}  accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  n={m['n']}  "
+                       f"({about.get(p, p)})")
     typer.echo(f"wrote {js} and {png}")
 
 
@@ -325,7 +350,7 @@ _ALIGN_OPT = typer.Option(None, "--align/--no-align", help="rotate each face upr
                                                           "classifying (needs landmarks: yunet)")
 _MIN_OPT = typer.Option(None, help="smallest face to find, in pixels of the image (default: haar 40, yunet 20)")
 _SF_OPT = typer.Option(None, help="haar: scale step between searched sizes (default 1.2; larger is faster)")
-_NB_OPT = typer.Option(None, help="haar: minimum neighbours (default 2; larger: fewer false faces)")
+_NB_OPT = typer.Option(None, help="haar: minimum neighbours (default 1, doubtful boxes then checked; larger: fewer boxes)")
 _SCORE_OPT = typer.Option(None, help="yunet: confidence a face needs (default 0.8)")
 
 

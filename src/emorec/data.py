@@ -1,7 +1,9 @@
 """Dataset readers: Kaggle FER2013 CSV, FER+ votes, and image-folder datasets.
 
 Each reader turns files into arrays: ``images`` uint8 ``(N, H, W)``, ``labels`` int64 ``(N,)``,
-optionally ``targets`` float32 ``(N, C)`` (soft labels, FER+) and ``usage`` (split name per row).
+optionally ``targets`` float32 ``(N, C)`` (soft labels, FER+), ``votes`` (FER+'s raw vote counts) and
+``usage`` (split name per row). FER+ has two evaluation protocols (:data:`FERPLUS_PROTOCOLS`, see
+:func:`ferplus_labels`).
 Bad rows raise :class:`~emorec.errors.DataError` naming file, row and field, or with
 ``skip_bad_rows=True`` are dropped and listed in ``Dataset.bad_rows``.
 """
@@ -31,6 +33,7 @@ class Dataset:
     rows: np.ndarray | None = None  # row index in the source file (0 = first data row)
     bad_rows: list[str] = field(default_factory=list)
     source: str = ""
+    votes: np.ndarray | None = None  # float32 (N, 10) FER+ vote counts (8 emotions, unknown, NF), or None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -44,7 +47,18 @@ class Dataset:
     def subset(self, mask: np.ndarray) -> "Dataset":
         pick = lambda a: None if a is None else a[mask]  # noqa: E731
         return Dataset(self.images[mask], self.labels[mask], self.classes, pick(self.targets),
-                       pick(self.usage), pick(self.rows), self.bad_rows, self.source)
+                       pick(self.usage), pick(self.rows), self.bad_rows, self.source, pick(self.votes))
+
+    def ferplus_protocol(self, protocol: str) -> "Dataset":
+        """The rows of this FER+ data set that ``protocol`` (:data:`FERPLUS_PROTOCOLS`) keeps, labelled as it
+        labels them (:func:`ferplus_labels` on ``votes``). The Barsoum rows are a subset of the majority rows,
+        with the same labels, so ``read_ferplus(...).ferplus_protocol("barsoum")`` is the Barsoum set."""
+        if self.votes is None:
+            raise DataError(f"{self.source}: has no FER+ votes; the FER+ protocols need FER+ labels")
+        keep, labels = ferplus_labels(self.votes, protocol)
+        out = self.subset(keep)
+        out.labels = labels[keep]
+        return out
 
     def stratified_split(self, fraction: float, seed: int = 0) -> tuple["Dataset", "Dataset"]:
         """Hold out ``fraction`` of every class: returns ``(rest, held_out)``, both in the original row order.
@@ -204,16 +218,60 @@ def read_fer2013_csv(path, *, image_size: int = 48, skip_bad_rows: bool = False)
 
 
 FERPLUS_VOTE_COLUMNS = ["neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt"]
+FERPLUS_PROTOCOLS = ("majority", "barsoum")
+
+
+def ferplus_labels(votes, protocol: str = "majority") -> tuple[np.ndarray, np.ndarray]:
+    """Which rows of a FER+ vote table a protocol keeps, and their labels.
+
+    ``votes``: ``(N, 10)`` counts in ``fer2013new.csv`` column order (the 8 emotions of
+    :data:`FERPLUS_VOTE_COLUMNS`, then ``unknown``, ``NF``). Returns ``(keep, labels)``: bool ``(N,)`` and
+    int64 ``(N,)``, an index into the 8 emotions where kept, -1 elsewhere.
+
+    - ``majority`` (emorec's, the default): a row is kept when its most-voted emotion has more votes than
+      ``unknown`` and than ``NF`` (and at least one); its label is that emotion (the first in column order
+      on a tie between emotions).
+    - ``barsoum`` (Barsoum et al. 2016, "Training deep networks for facial expression recognition with
+      crowd-sourced label distribution", and their FERPlus reader's ``majority`` mode): votes of 1 are
+      noise and set to 0; a row is kept when one column holds *more* than half of the remaining votes
+      (exactly half is not enough; ``unknown`` and ``NF`` count in the total) and that column is an
+      emotion, not ``unknown``/``NF``; its label is that emotion.
+
+    Every row ``barsoum`` keeps, ``majority`` keeps with the same label (the Barsoum emotion has at least
+    2 votes, more than any other column), so the Barsoum rows are a subset of the majority rows.
+    Rows FER+ marks as not-a-face (empty ``Image name``) are dropped by :func:`read_ferplus` under both.
+    """
+    votes = np.asarray(votes, dtype=np.float64)
+    if votes.ndim != 2 or votes.shape[1] != len(FERPLUS_VOTE_COLUMNS) + 2:
+        raise ValueError(f"expected FER+ votes (N, {len(FERPLUS_VOTE_COLUMNS) + 2}), got shape {votes.shape}")
+    n_emo = len(FERPLUS_VOTE_COLUMNS)
+    if protocol == "majority":
+        emo = votes[:, :n_emo]
+        top = emo.max(axis=1, initial=0)
+        keep = (top > 0) & (top > votes[:, n_emo]) & (top > votes[:, n_emo + 1])
+        best = emo.argmax(axis=1) if len(votes) else np.zeros(0, dtype=np.int64)
+    elif protocol == "barsoum":
+        clean = np.where(votes <= 1, 0.0, votes)  # a single vote is noise
+        best = clean.argmax(axis=1) if len(votes) else np.zeros(0, dtype=np.int64)
+        top = clean[np.arange(len(clean)), best]
+        keep = (2 * top > clean.sum(axis=1)) & (best < n_emo)
+    else:
+        raise ValueError(f"unknown FER+ protocol {protocol!r}; use one of {', '.join(FERPLUS_PROTOCOLS)}")
+    return keep, np.where(keep, best, -1).astype(np.int64)
 
 
 def read_ferplus(fer_csv, ferplus_csv, *, image_size: int = 48, skip_bad_rows: bool = False,
-                 fer: Dataset | None = None) -> Dataset:
+                 fer: Dataset | None = None, protocol: str = "majority") -> Dataset:
     """FER2013 images with FER+ labels (``fer2013new.csv``, row i = row i of ``fer2013.csv``).
 
-    Targets are the 8 emotions' vote distributions; ``labels`` the majority vote. Rows FER+ marks as
-    not-a-face (empty ``Image name``), rows where ``unknown`` or ``NF`` has at least as many votes as
-    the top emotion, and rows with no emotion votes are dropped, as the FER+ paper does.
+    Rows and ``labels`` follow ``protocol`` (:func:`ferplus_labels`: ``majority``, the default, keeps
+    every row whose most-voted emotion beats ``unknown`` and ``NF``; ``barsoum`` the rows the FER+
+    paper evaluates on); rows FER+ marks as not-a-face (empty ``Image name``) are always dropped.
+    ``targets`` are the 8 emotions' vote distributions (all votes, under both protocols); ``votes`` the
+    10 raw vote columns, so :meth:`Dataset.ferplus_protocol` can narrow the rows later.
     """
+    if protocol not in FERPLUS_PROTOCOLS:
+        raise DataError(f"unknown FER+ protocol {protocol!r}; use one of {', '.join(FERPLUS_PROTOCOLS)}")
     ferplus_csv = Path(ferplus_csv)
     if fer is None:
         fer = read_fer2013_csv(fer_csv, image_size=image_size, skip_bad_rows=skip_bad_rows)
@@ -236,17 +294,17 @@ def read_ferplus(fer_csv, ferplus_csv, *, image_size: int = 48, skip_bad_rows: b
     bad = fer.bad_rows + _fail_or_collect(problems, ferplus_csv, skip_bad_rows)
 
     emo = votes[:, :8]
-    top = emo.max(axis=1)
     is_face = df["Image name"].str.strip().to_numpy(dtype=object) != ""
-    keep_row = is_face & (top > 0) & (top > votes[:, 8]) & (top > votes[:, 9])
+    kept, all_labels = ferplus_labels(votes, protocol)
+    keep_row = is_face & kept
     keep_row[list(problems)] = False
     keep = keep_row[fer.rows]
     rows = fer.rows[keep]
     targets = emo[rows] / emo[rows].sum(axis=1, keepdims=True)
-    labels = emo[rows].argmax(axis=1).astype(np.int64)
+    labels = all_labels[rows]
     usage = plus_usage[rows]
     return Dataset(fer.images[keep], labels, list(FERPLUS_CLASSES), targets.astype(np.float32),
-                   usage, rows, bad, f"{fer.source} + {ferplus_csv}")
+                   usage, rows, bad, f"{fer.source} + {ferplus_csv}", votes[rows])
 
 
 _FOLDER_ALIASES = {  # folder names of the image-folder edition and common synonyms
@@ -310,9 +368,10 @@ def read_image_folder(root, *, image_size: int = 48, classes: list[str] | None =
 
 
 def load_dataset(path, *, labels: str = "fer2013", ferplus_csv=None, image_size: int = 48,
-                 skip_bad_rows: bool = False) -> Dataset:
+                 skip_bad_rows: bool = False, ferplus_protocol: str = "majority") -> Dataset:
     """A CSV file or an image folder; ``labels='ferplus'`` joins the FER+ votes (``ferplus_csv``,
-    default ``fer2013new.csv`` beside the CSV)."""
+    default ``fer2013new.csv`` beside the CSV), keeping and labelling rows by ``ferplus_protocol``
+    (:func:`ferplus_labels`)."""
     path = Path(path)
     if path.is_dir():
         if labels == "ferplus":
@@ -323,7 +382,8 @@ def load_dataset(path, *, labels: str = "fer2013", ferplus_csv=None, image_size:
         if not ferplus_csv.exists():
             raise DataError(f"{ferplus_csv}: FER+ votes file not found; FER+ labels need fer2013new.csv beside "
                             f"{path.name} or its path given with --ferplus-csv")
-        return read_ferplus(path, ferplus_csv, image_size=image_size, skip_bad_rows=skip_bad_rows)
+        return read_ferplus(path, ferplus_csv, image_size=image_size, skip_bad_rows=skip_bad_rows,
+                            protocol=ferplus_protocol)
     if labels != "fer2013":
         raise DataError(f"unknown label set {labels!r}; use 'fer2013' or 'ferplus'")
     return read_fer2013_csv(path, image_size=image_size, skip_bad_rows=skip_bad_rows)

@@ -1,4 +1,5 @@
-"""Evaluation of a model on a dataset split: accuracy, per-class precision/recall/F1, confusion matrix."""
+"""Evaluation of a model on a dataset split: accuracy, per-class precision/recall/F1, confusion matrix;
+for FER+ labels, under each FER+ protocol (:func:`emorec.data.ferplus_labels`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import Dataset
+from .data import FERPLUS_PROTOCOLS, Dataset, ferplus_labels
 from .errors import EmorecError
 
 
@@ -26,6 +27,20 @@ def metrics(labels: np.ndarray, probs: np.ndarray, classes: list[str]) -> dict:
     return {"n": int(len(labels)), "accuracy": round(float((pred == labels).mean()) if len(labels) else 0.0, 4),
             "macro_f1": round(float(f1.mean()), 4), "per_class": per_class, "classes": list(classes),
             "confusion_matrix": cm.tolist()}
+
+
+def ferplus_metrics(data: Dataset, probs: np.ndarray, classes: list[str],
+                    protocols=FERPLUS_PROTOCOLS) -> dict[str, dict]:
+    """:func:`metrics` under each FER+ protocol, from one set of predictions ``probs`` for every row of
+    ``data`` (FER+ data read with the ``majority`` protocol, the widest): ``{protocol: metrics}``, each
+    on the rows the protocol keeps, with its labels."""
+    if data.votes is None:
+        raise EmorecError(f"{data.source}: has no FER+ votes; the FER+ protocols need FER+ labels")
+    out = {}
+    for protocol in protocols:
+        keep, labels = ferplus_labels(data.votes, protocol)
+        out[protocol] = dict(metrics(labels[keep], probs[keep], classes), protocol=protocol)
+    return out
 
 
 def predict_dataset(model, data: Dataset, *, flip: bool = False, batch: int = 1024) -> np.ndarray:

@@ -21,8 +21,23 @@ def sha256(path) -> str:
     return h.hexdigest()
 
 
+def ensemble_members(model) -> list:
+    """The models of an ensemble ``"a+b"`` (built-in names or ``.onnx`` paths), or ``[model]`` for one model."""
+    if not (isinstance(model, str) and "+" in model) or Path(model).exists():
+        return [model]
+    parts = [p.strip() for p in model.split("+")]
+    if not all(parts):
+        raise ModelError(f"model {model!r}: an ensemble names its models joined by '+', e.g. fer2013+ferplus")
+    return parts
+
+
 def resolve(model) -> Path:
-    """A built-in name (``fer2013``, ``ferplus``) or a path to an ``.onnx`` file."""
+    """A built-in name (``fer2013``, ``ferplus``) or a path to an ``.onnx`` file. For an ensemble ``"a+b"``
+    every member is checked and the first one's path is returned: its card describes the ensemble's input
+    and classes."""
+    members = ensemble_members(model)
+    if len(members) > 1:
+        return [resolve(m) for m in members][0]
     if isinstance(model, str) and model in BUILTIN:
         path = MODELS_DIR / f"{model}.onnx"
         if not path.exists():

@@ -20,6 +20,15 @@ ARCHITECTURES: dict[str, dict] = {
     "mini_xception_x2": dict(stem=16, widths=(32, 64, 128, 256)),
     "mini_xception_x4": dict(stem=32, widths=(64, 128, 256, 512), dropout=0.2),
 }
+# name -> augmentation parameters (see augment.py); the run's config.json and the model card record both.
+AUGMENTATIONS: dict[str, dict] = {
+    # the seed's Keras ImageDataGenerator: rotation 10 deg, shifts and zoom of 10%, horizontal flip
+    "seed": dict(rotation=10.0, shift=0.1, zoom=0.1, flip=True),
+    # also the framing of other data sets: tighter/looser crops and shifts, blur/sharpen, contrast, brightness,
+    # and random erasing (half the images lose a 2-20% rectangle)
+    "framing": dict(rotation=15.0, shift=0.12, zoom=0.2, flip=True, sharpness=1.0, contrast=0.3, brightness=0.15,
+                    erase=0.5),
+}
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -81,8 +90,9 @@ class TrainConfig:
     train_split: str = _opt("Training", cli=False)
     test_split: str = _opt("PublicTest", "measured once, after training, with best.pt; never used to select",
                            cli=False)
-    augment: dict = _opt(help="random affine augmentation", cli=False,
-                         factory=lambda: dict(rotation=10.0, shift=0.1, zoom=0.1, flip=True))
+    augment: str = _opt("framing", "augmentation preset: seed (rotation, shift, zoom, flip) or framing (also "
+                                   "crop scale, blur/sharpen, contrast, brightness, random erasing)",
+                        choices=AUGMENTATIONS)
 
     def __post_init__(self):
         if not self.data:

@@ -96,7 +96,7 @@ def export_onnx(checkpoint, out, *, name: str | None = None, opset: int = 17) ->
     run_dir = Path(checkpoint).parent
     run_record = _read_json(run_dir / "config.json")
     config = dict(ck.get("config") or run_record)
-    for k in ("precision", "device", "world_size"):  # resolved at run time: recorded beside the configuration
+    for k in ("precision", "device", "world_size", "augmentation"):  # resolved at run time: beside the configuration
         if k in run_record:
             config[k] = run_record[k]
     log_csv = run_dir / "log.csv"
@@ -154,7 +154,7 @@ def add_evaluation(onnx_path, data, *, split: str = "PublicTest", ferplus_csv=No
     result into its card, with and without flip test-time augmentation; then write the Markdown card."""
     from ..classifier import EmotionClassifier
     from ..data import load_dataset
-    from ..evaluate import metrics, predict_dataset
+    from ..evaluate import ferplus_metrics, metrics, predict_dataset
 
     onnx_path = Path(onnx_path)
     card_path = onnx_path.with_suffix(".json")
@@ -162,8 +162,15 @@ def add_evaluation(onnx_path, data, *, split: str = "PublicTest", ferplus_csv=No
     clf = EmotionClassifier(onnx_path)
     ds = load_dataset(data, labels=card["labels"], ferplus_csv=ferplus_csv, image_size=card["input_size"])
     ds = ds.split(split)
-    res = metrics(ds.labels, predict_dataset(clf, ds), clf.classes)
-    res_flip = metrics(ds.labels, predict_dataset(clf, ds, flip=True), clf.classes)
+    probs, probs_flip = predict_dataset(clf, ds), predict_dataset(clf, ds, flip=True)
+    names = clf.model_classes  # the card speaks its data set's own names
+    res = metrics(ds.labels, probs, names)
+    res_flip = metrics(ds.labels, probs_flip, names)
+    protocols = {}
+    if ds.votes is not None:  # FER+: also Barsoum et al.'s rows and labels, from the same predictions
+        plain, flipped = ferplus_metrics(ds, probs, names), ferplus_metrics(ds, probs_flip, names)
+        protocols = {"protocols": {p: {"rows": m["n"], "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
+                                       "accuracy_flip_tta": flipped[p]["accuracy"]} for p, m in plain.items()}}
     card.setdefault("evaluation", {})[split] = {
         "measured": f"one pass over {split} with this .onnx through ONNX Runtime, after the checkpoint was "
                     "selected; not used for selection",
@@ -171,6 +178,7 @@ def add_evaluation(onnx_path, data, *, split: str = "PublicTest", ferplus_csv=No
         "accuracy_flip_tta": res_flip["accuracy"], "per_class": res["per_class"],
         "confusion_matrix": res["confusion_matrix"],
         "labels": "majority vote of the FER+ annotators" if card["labels"] == "ferplus" else "FER2013 labels",
+        **protocols,
     }
     card_path.write_text(json.dumps(card, indent=2) + "\n")
     onnx_path.with_suffix(".md").write_text(card_markdown(card))
@@ -190,6 +198,12 @@ def _precision_note(r: dict) -> str:
     return {"bf16": ", bfloat16 autocast", "fp16": ", float16 autocast with gradient scaling"}.get(p, "")
 
 
+def _augmentation(r: dict) -> str:
+    if isinstance(r.get("augment"), dict):  # cards from before the presets
+        return str(r["augment"])
+    return f"`{r.get('augment')}` {r.get('augmentation', '')}"
+
+
 def card_markdown(card: dict) -> str:
     r = card.get("recipe", {})
     sel = card.get("selection") or {}
@@ -206,7 +220,7 @@ def card_markdown(card: dict) -> str:
         f"{_val_rows(sel)}.",
         f"- **Recipe**: Adam lr {r.get('lr')}, weight decay {r.get('weight_decay')}, batch {r.get('batch_size')}, "
         f"{r.get('schedule')} schedule (warm-up {r.get('warmup_epochs')} epochs), label smoothing {r.get('label_smoothing')}, "
-        f"augmentation {r.get('augment')}, categorical cross-entropy, seed {r.get('seed')}"
+        f"augmentation {_augmentation(r)}, categorical cross-entropy, seed {r.get('seed')}"
         f"{_precision_note(r)}; "
         f"best checkpoint from epoch {card['epochs_trained']} of {r.get('epochs')}; "
         f"{card['training_time']['epochs_run']} epochs took {card['training_time']['wall_seconds'] / 60:.0f} min "
@@ -215,7 +229,11 @@ def card_markdown(card: dict) -> str:
     for split, ev in card.get("evaluation", {}).items():
         flip = f", with flip TTA {ev['accuracy_flip_tta']:.2%}" if "accuracy_flip_tta" in ev else ""
         lines += [f"- **{split}** ({ev['rows']} rows, {ev['labels']}; {ev.get('measured', 'one pass')}): "
-                  f"accuracy **{ev['accuracy']:.2%}**{flip}; macro-F1 {ev['macro_f1']:.3f}.", "",
+                  f"accuracy **{ev['accuracy']:.2%}**{flip}; macro-F1 {ev['macro_f1']:.3f}."]
+        lines += [f"- **{split}, FER+ {p} protocol** ({m['rows']} rows): accuracy **{m['accuracy']:.2%}**, with flip "
+                  f"TTA {m['accuracy_flip_tta']:.2%}; macro-F1 {m['macro_f1']:.3f}."
+                  for p, m in ev.get("protocols", {}).items()]
+        lines += ["",
                   "| class | precision | recall | F1 | n |", "|---|---|---|---|---|"]
         lines += [f"| {c} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |"
                   for c, m in ev["per_class"].items()]

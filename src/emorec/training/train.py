@@ -35,8 +35,8 @@ import torch.nn.functional as F
 from ..data import Dataset, load_dataset
 from ..errors import ModelError
 from ..evaluate import metrics, output_folder
-from .augment import random_affine
-from .config import ConfigError, TrainConfig, selection_rule
+from .augment import augment
+from .config import AUGMENTATIONS, ConfigError, TrainConfig, selection_rule
 from .net import build_model
 
 __all__ = ["TrainConfig", "train", "train_step", "to_input", "resolve_device", "resolve_precision"]
@@ -167,11 +167,11 @@ def evaluate_logits(model, x: torch.Tensor, batch: int = 512) -> torch.Tensor:
                       for i in range(0, len(x), batch)])
 
 
-def train_step(model, opt, scaler, xb: torch.Tensor, yb: torch.Tensor, *, generator, augment: dict,
+def train_step(model, opt, scaler, xb: torch.Tensor, yb: torch.Tensor, *, generator, augmentation: dict,
                device: torch.device, precision: str) -> tuple[torch.Tensor, torch.Tensor]:
     """One step on a uint8 batch: convert and augment on the device, forward under autocast, backward
     (scaled for fp16), Adam. Returns the detached loss and logits."""
-    x = random_affine(to_input(xb), generator=generator, **augment).contiguous(memory_format=torch.channels_last)
+    x = augment(to_input(xb), augmentation, generator).contiguous(memory_format=torch.channels_last)
     with autocast(device, precision):
         logits = model(x).float()
     loss = soft_cross_entropy(logits, yb)
@@ -328,7 +328,8 @@ def train(cfg: TrainConfig, log=print) -> dict:
         ddp_model = model
     gen = torch.Generator(device=device)
     record = {**asdict(cfg), "classes": classes, "world_size": world, "device": device.type, "precision": precision,
-              "train_rows": len(train_set), "validation": validation, "selection": rule,
+              "augmentation": AUGMENTATIONS[cfg.augment], "train_rows": len(train_set), "validation": validation,
+              "selection": rule,
               "test": {"split": cfg.test_split, "rows": len(test_set) if test_set is not None else 0},
               "measured": {"log.csv": "train_loss/train_acc: the augmented training part, averaged over the "
                                       "epoch; val_loss/val_acc: the validation part, after each epoch",
@@ -367,7 +368,8 @@ def train(cfg: TrainConfig, log=print) -> dict:
                     g["lr"] = lr
             idx = shard[i * cfg.batch_size:(i + 1) * cfg.batch_size]
             yb = y_train[idx]
-            loss, logits = train_step(ddp_model, opt, scaler, x_train[idx], yb, generator=gen, augment=cfg.augment,
+            loss, logits = train_step(ddp_model, opt, scaler, x_train[idx], yb, generator=gen,
+                                      augmentation=AUGMENTATIONS[cfg.augment],
                                       device=device, precision=precision)
             tot += torch.stack([loss * len(idx), (logits.argmax(1) == yb.argmax(1)).sum().float(),
                                 torch.tensor(float(len(idx)), device=device)])
