@@ -59,6 +59,22 @@ yunet --clients 1 8 32 --requests 60 120 200 --attack-seconds 15 --out bench/ben
     answered 200, the rest 503 at once; peak RSS +142 / +186 MiB.
     One client waits on each answer before sending the next request, so its req/s is latency-bound; 8 clients
     show the throughput of the 2 analysis threads.
+
+The same command later that day, after the Haar default's tilt check (min_neighbors 1) and the retrained models,
+no other work running (this machine was slower then: `fer`'s own time per frame went from 26.8 to 27-29 ms and
+YuNet's swung between 5.3 and 9.9 ms, bench_vs_fer.py):
+
+    detector haar (default)                   clients requests errors req/s  p50 ms  p99 ms  RSS MiB
+                                                    1       60      0  12.0      84      88    133.9
+                                                    8      120      0  58.1     132     195    134.9
+                                                   32      200      0  50.2     584     765    137.2
+                              + 20 stalled          8      859      0  56.8     136     174    137.3
+    detector yunet                                  1       60      0  15.8      64      68    148.3
+                                                    8      120      0  96.2      76     150    148.6
+                                                   32      200      0  94.0     332     392    150.4
+                              + 20 stalled          8     1462      0  96.9      80     112    151.1
+    stalled connections: each closed after 5.0 s with a 408. 48 uploads of 4 MB at once: 32 answered 200, 16
+    refused with 503 at once; peak RSS +143 / +178 MiB.
 """
 
 import argparse
