@@ -6,6 +6,7 @@ shipped runs from their model cards.
 
     python bench/bench_training.py [--archs mini_xception_x2 mini_xception_x4] [--precisions fp32 bf16]
                                    [--device auto] [--steps 5] [--repeats 6] [--threads 2] [--batch 64]
+                                   [--augment framing|seed]
 
 Measured 2026-11-25 14:45-14:49, 2-core development machine (AMD EPYC with AVX512-BF16), CPU, 2 threads,
 batch 64, fastest of 6 blocks of 5 steps, four runs (range). The two cores were shared with four other
@@ -14,8 +15,16 @@ are still upper bounds for an idle machine:
                       fp32            bf16
     mini_xception_x2  30.1-33.1 s     20.0-21.8 s   (~1.5x)
     mini_xception_x4  83.5-99.2 s     44.6-46.3 s   (~1.9x)
-The shipped runs: two at once, one thread each, bf16: 110 epochs each, 117 and 115 min wall
+The models shipped then: two runs at once, one thread each, bf16: 110 epochs each, 117 and 115 min wall
 (63.6 and 62.9 s/epoch).
+
+Again at 18:35, no other work running (the machine was slower then: bench_vs_fer.py's `fer` took 27-29 ms a frame
+against 26.8 earlier), bf16, 2 threads:
+                      --augment seed    --augment framing
+    mini_xception_x2  26.7 s            28.6 s   (the framing preset's photometry and erasing: +7%)
+    mini_xception_x4                    51.7 s
+The models shipped since (README "Train, evaluate, export"): fer2013 (x2) 80 epochs in 71 min wall, one thread,
+beside the FER+ run; ferplus (x4) 45 epochs in 81 min, one thread and the last 9 epochs on two.
 """
 
 import argparse
@@ -25,15 +34,15 @@ from pathlib import Path
 
 import torch
 
+from emorec.training.config import AUGMENTATIONS
 from emorec.training.train import resolve_device, train_step
 from emorec.training.net import build_model
 
 EPOCH_IMAGES = 28709
-AUGMENT = dict(rotation=10.0, shift=0.1, zoom=0.1, flip=True)
 
 
 def seconds_per_epoch(arch: str, precision: str, device: torch.device, batch: int, steps: int,
-                      repeats: int) -> float:
+                      repeats: int, augment: str = "framing") -> float:
     """The fastest of ``repeats`` blocks of ``steps`` steps (after 3 warm-up steps), scaled to an epoch: on a
     machine shared with other work, the fastest block is the one least disturbed."""
     torch.manual_seed(0)
@@ -47,8 +56,8 @@ def seconds_per_epoch(arch: str, precision: str, device: torch.device, batch: in
     def block(n):
         t0 = time.perf_counter()
         for _ in range(n):
-            loss, _ = train_step(model, opt, scaler, x, y, generator=gen, augment=AUGMENT, device=device,
-                                 precision=precision)
+            loss, _ = train_step(model, opt, scaler, x, y, generator=gen, augmentation=AUGMENTATIONS[augment],
+                                 device=device, precision=precision)
         loss.item()  # waits for the device
         return time.perf_counter() - t0
 
@@ -65,15 +74,16 @@ def main():
     ap.add_argument("--steps", type=int, default=5, help="steps per timed block")
     ap.add_argument("--repeats", type=int, default=6, help="timed blocks; the fastest counts")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--augment", default="framing", choices=list(AUGMENTATIONS))
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     device = resolve_device(a.device)
-    print(f"{device}, batch {a.batch}, {torch.get_num_threads()} threads, fastest of {a.repeats} blocks of "
+    print(f"{device}, batch {a.batch}, {torch.get_num_threads()} threads, augment {a.augment}, fastest of {a.repeats} blocks of "
           f"{a.steps} steps: seconds per {EPOCH_IMAGES}-image epoch")
     print(f"  {'':18}" + "".join(f"{p:>10}" for p in a.precisions))
     for arch in a.archs:
-        s = [seconds_per_epoch(arch, p, device, a.batch, a.steps, a.repeats) for p in a.precisions]
+        s = [seconds_per_epoch(arch, p, device, a.batch, a.steps, a.repeats, a.augment) for p in a.precisions]
         ratio = f"   ({s[0] / s[-1]:.2f}x {a.precisions[0]}/{a.precisions[-1]})" if len(s) > 1 else ""
         print(f"  {arch:18}" + "".join(f"{v:9.1f}s" for v in s) + ratio, flush=True)
     models = Path(__file__).resolve().parents[1] / "src" / "emorec" / "models"
