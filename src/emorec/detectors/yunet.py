@@ -23,9 +23,9 @@ SCORE_THRESHOLD = 0.8
 NMS_THRESHOLD = 0.3
 MIN_SIZE = 20  # smallest face, in pixels of the input image
 WORK_SIZE = 16  # the search runs on a copy where the smallest face measures this many pixels
-MARGIN = 0.0  # crop margin around a YuNet box (bench/bench_crop_geometry.py: 0.0 best, 0.05 level)
+MARGIN = 0.05  # crop margin around a YuNet box (bench/bench_crop_geometry.py: 0.05 best with the shipped models)
 MIN_INPUT = 120  # the searched copy keeps at least this many pixels on its shorter side
-ALIGN = True  # turn faces upright from the eyes before the crop (bench/bench_crop_geometry.py: +2.6 points at 25 deg)
+ALIGN = True  # turn faces upright from the eyes before the crop (bench/bench_crop_geometry.py: level to +0.7 points)
 
 _LOCAL = threading.local()  # cv2.FaceDetectorYN keeps its input size: one per thread
 
