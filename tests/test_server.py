@@ -495,6 +495,11 @@ def test_concurrent_requests_share_one_model_safely(live):
         assert len(body["faces"]) >= 1
 
 
+def post_sample(srv, timeout: float = 60):
+    """POST the sample photo to the server's /v1/analyze."""
+    return httpx.post(srv.url + "/v1/analyze", files={"file": ("a.jpg", SAMPLE_BYTES)}, timeout=timeout)
+
+
 def test_busy_server_answers_503_not_a_hang():
     cfg = ServerConfig(workers=1, max_pending=1)
     with BackgroundServer(cfg) as srv:
@@ -508,12 +513,11 @@ def test_busy_server_answers_503_not_a_hang():
 
         analyzer._run = gated_run
         with ThreadPoolExecutor(2) as pool:
-            first = pool.submit(httpx.post, srv.url + "/v1/analyze", files={"file": ("a.jpg", SAMPLE_BYTES)},
-                                timeout=60)
+            first = pool.submit(post_sample, srv, 60)
             t0 = time.time()
             while analyzer.pending == 0 and time.time() - t0 < 30:
                 time.sleep(0.01)
-            second = httpx.post(srv.url + "/v1/analyze", files={"file": ("a.jpg", SAMPLE_BYTES)}, timeout=30)
+            second = post_sample(srv, 30)
             gate.set()
             assert_refused(second, 503, "busy")
             assert second.headers["retry-after"] == "1"
@@ -541,7 +545,7 @@ def test_stalled_connections_are_closed_and_real_requests_still_answered():
             s.sendall(b"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\n")
             stalled.append(s)
         silent = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
-        r = httpx.post(srv.url + "/v1/analyze", files={"file": ("a.jpg", SAMPLE_BYTES)}, timeout=30)
+        r = post_sample(srv, 30)
         assert r.status_code == 200 and len(r.json()["faces"]) == 1
         for s in stalled:
             data, took = read_until_closed(s, 10)  # TimeoutError without the header deadline
@@ -589,8 +593,7 @@ def test_a_full_server_refuses_before_reading_the_body():
         gate = threading.Event()
         calls, first_started = gate_analyses(srv.app.state.analyzer, gate)
         with ThreadPoolExecutor(1) as pool:
-            first = pool.submit(httpx.post, srv.url + "/v1/analyze", files={"file": ("a.jpg", SAMPLE_BYTES)},
-                                timeout=60)
+            first = pool.submit(post_sample, srv, 60)
             assert first_started.wait(30)
             # a 5 MB upload announced: the answer comes before any of its body is sent
             head = (b"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -608,11 +611,10 @@ def test_analysis_timeout_counts_from_when_the_analysis_starts():
     with BackgroundServer(ServerConfig(workers=1, analysis_timeout_s=1.0)) as srv:
         calls, first_started = gate_analyses(srv.app.state.analyzer, 1.5)
         with ThreadPoolExecutor(1) as pool:
-            first = pool.submit(httpx.post, srv.url + "/v1/analyze", files={"file": ("a.jpg", SAMPLE_BYTES)},
-                                timeout=60)
+            first = pool.submit(post_sample, srv, 60)
             assert first_started.wait(30)
             t0 = time.perf_counter()
-            second = httpx.post(srv.url + "/v1/analyze", files={"file": ("a.jpg", SAMPLE_BYTES)}, timeout=60)
+            second = post_sample(srv, 60)
             waited = time.perf_counter() - t0
             body = assert_refused(first.result(), 503, "timeout")
             assert "took longer" in body["detail"]
@@ -626,10 +628,9 @@ def test_too_long_in_the_queue_gets_busy_and_never_runs():
         gate = threading.Event()
         calls, first_started = gate_analyses(analyzer, gate)
         with ThreadPoolExecutor(1) as pool:
-            first = pool.submit(httpx.post, srv.url + "/v1/analyze", files={"file": ("a.jpg", SAMPLE_BYTES)},
-                                timeout=60)
+            first = pool.submit(post_sample, srv, 60)
             assert first_started.wait(30)
-            second = httpx.post(srv.url + "/v1/analyze", files={"file": ("a.jpg", SAMPLE_BYTES)}, timeout=30)
+            second = post_sample(srv, 30)
             gate.set()
             body = assert_refused(second, 503, "busy")
             assert "queue" in body["detail"] or "thread" in body["detail"]
@@ -645,8 +646,7 @@ def test_a_queued_analysis_whose_client_left_is_not_run():
         gate = threading.Event()
         calls, first_started = gate_analyses(analyzer, gate)
         with ThreadPoolExecutor(1) as pool:
-            first = pool.submit(httpx.post, srv.url + "/v1/analyze", files={"file": ("a.jpg", SAMPLE_BYTES)},
-                                timeout=60)
+            first = pool.submit(post_sample, srv, 60)
             assert first_started.wait(30)
             body = (b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\n\r\n"
                     + SAMPLE_BYTES + b"\r\n--b--\r\n")
@@ -678,7 +678,7 @@ def test_thread_pools_are_sized_from_the_worker_count():
         rec = srv.app.state.analyzer.recognizer("fer2013")
         assert rec.classifier._session.get_session_options().intra_op_num_threads == expected
         assert cv2.getNumThreads() == expected
-        assert httpx.post(srv.url + "/v1/analyze", files={"file": ("a.jpg", SAMPLE_BYTES)}, timeout=60).status_code == 200
+        assert post_sample(srv, 60).status_code == 200
     assert cv2.getNumThreads() == before  # given back when the server stops
 
 
