@@ -56,6 +56,8 @@ def random_photometric(x: torch.Tensor, *, sharpness: float = 0.0, contrast: flo
                        generator: torch.Generator | None = None) -> torch.Tensor:
     """Blur/sharpen by a random amount in ±``sharpness``, contrast x(1±``contrast``) around each image's mean,
     brightness ±``brightness`` (in the [-1, 1] scale); clipped to [-1, 1]."""
+    if not (sharpness or contrast or brightness):
+        return x
     n = x.shape[0]
     view = (n, 1, 1, 1)
     if sharpness:
@@ -95,9 +97,6 @@ def augment(x: torch.Tensor, params: dict, generator: torch.Generator | None = N
     """Apply a preset (see ``AUGMENTATIONS``): affine, then photometric, then erasing."""
     x = random_affine(x, rotation=params.get("rotation", 0.0), shift=params.get("shift", 0.0),
                       zoom=params.get("zoom", 0.0), flip=params.get("flip", False), generator=generator)
-    if params.get("sharpness") or params.get("contrast") or params.get("brightness"):
-        x = random_photometric(x, sharpness=params.get("sharpness", 0.0), contrast=params.get("contrast", 0.0),
-                               brightness=params.get("brightness", 0.0), generator=generator)
-    if params.get("erase"):
-        x = random_erasing(x, p=params["erase"], generator=generator)
-    return x
+    x = random_photometric(x, sharpness=params.get("sharpness", 0.0), contrast=params.get("contrast", 0.0),
+                           brightness=params.get("brightness", 0.0), generator=generator)
+    return random_erasing(x, p=params.get("erase", 0.0), generator=generator)
