@@ -198,12 +198,10 @@ def evaluate(
     for c, m in result["per_class"].items():
         typer.echo(f"  {c:>10}  precision {m['precision']:.3f}  recall {m['recall']:.3f}  f1 {m['f1']:.3f}  n={m['support']}")
     if by_protocol:
-        about = {"majority": "every row FER+ keeps, its most-voted emotion",
-                 "barsoum": "Barsoum et al. 2016: votes of 1 dropped, an emotion with more than half the rest"}
         typer.echo("FER+ protocols (same predictions):")
         for p, m in by_protocol.items():
             typer.echo(f"  {p:>10}  accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  n={m['n']}  "
-                       f"({about.get(p, p)})")
+                       f"({FERPLUS_PROTOCOLS[p]})")
     typer.echo(f"wrote {js} and {png}")
 
 

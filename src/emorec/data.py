@@ -218,7 +218,10 @@ def read_fer2013_csv(path, *, image_size: int = 48, skip_bad_rows: bool = False)
 
 
 FERPLUS_VOTE_COLUMNS = ["neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt"]
-FERPLUS_PROTOCOLS = ("majority", "barsoum")
+FERPLUS_PROTOCOLS = {  # name -> what it keeps (ferplus_labels has the rules)
+    "majority": "every row FER+ keeps, its most-voted emotion",
+    "barsoum": "Barsoum et al. 2016: votes of 1 dropped, an emotion with more than half the rest",
+}
 
 
 def ferplus_labels(votes, protocol: str = "majority") -> tuple[np.ndarray, np.ndarray]:
