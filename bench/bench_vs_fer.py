@@ -76,11 +76,9 @@ def time_emorec(rec, frames, reps):
     return times, boxes
 
 
-def time_fer(python, frames, reps):
-    with tempfile.TemporaryDirectory() as tmp:
-        np.savez(Path(tmp) / "frames.npz", frames=np.stack(frames))
-        out = subprocess.run([python, "-c", FER_SCRIPT, str(Path(tmp) / "frames.npz"), str(reps)],
-                             capture_output=True, text=True, check=True)
+def time_fer(python, frames_npz: Path, reps):
+    out = subprocess.run([python, "-c", FER_SCRIPT, str(frames_npz), str(reps)],
+                         capture_output=True, text=True, check=True)
     r = json.loads(out.stdout.strip().splitlines()[-1])
     return r["times"], r["boxes"]
 
@@ -121,11 +119,14 @@ def main():
         print("note: no --fer-python given: fer is not measured")
     recognizers = {"emorec haar (default)": EmotionRecognizer(), "emorec yunet": EmotionRecognizer(detector="yunet")}
     rows = {}
-    for _ in range(a.rounds):
-        if a.fer_python:
-            _add(rows, "fer (Haar + Keras)", time_fer(a.fer_python, frames, a.reps))
-        for name, rec in recognizers.items():
-            _add(rows, name, time_emorec(rec, frames, a.reps))
+    with tempfile.TemporaryDirectory() as tmp:
+        frames_npz = Path(tmp) / "frames.npz"  # for fer's own Python, written once
+        np.savez(frames_npz, frames=np.stack(frames))
+        for _ in range(a.rounds):
+            if a.fer_python:
+                _add(rows, "fer (Haar + Keras)", time_fer(a.fer_python, frames_npz, a.reps))
+            for name, rec in recognizers.items():
+                _add(rows, name, time_emorec(rec, frames, a.reps))
     print(f"{len(frames)} real photos letterboxed to 640x480, {total} faces; median of {a.rounds} rounds x "
           f"{a.reps} passes")
     base = None
