@@ -75,6 +75,21 @@ YuNet's swung between 5.3 and 9.9 ms, bench_vs_fer.py):
                               + 20 stalled          8     1462      0  96.9      80     112    151.1
     stalled connections: each closed after 5.0 s with a 408. 48 uploads of 4 MB at once: 32 answered 200, 16
     refused with 503 at once; peak RSS +143 / +178 MiB.
+
+The next session (2026-11-25, evening), after YuNet moved from OpenCV's DNN module to ONNX Runtime (3.4 against
+5.3 ms a frame, bench_detector.py), the same command with the training run paused (nothing else running):
+
+    detector haar (default)                   clients requests errors req/s  p50 ms  p99 ms  RSS MiB
+                                                    1       60      0  14.0      72      76    133.5
+                                                    8      120      0  63.4     124     167    133.8
+                                                   32      200      0  63.5     496     546    137.0
+                              + 20 stalled          8      979      0  64.7     124     141    137.0
+    detector yunet                                  1       60      0  20.3      50      52    155.6
+                                                    8      120      0 149.4      52      75    156.0
+                                                   32      200      0 250.2     120     163    157.8
+                              + 20 stalled          8     2340      0 155.5      52      64    158.5
+    stalled connections: each closed after 5.0 s with a 408. 48 uploads of 4 MB at once: 33 / 32 answered 200,
+    the rest refused with 503 at once; peak RSS +151 / +146 MiB.
 """
 
 import argparse

@@ -117,7 +117,10 @@ def main():
     total = sum(len(t) for t in truths)
     if not a.fer_python:
         print("note: no --fer-python given: fer is not measured")
-    recognizers = {"emorec haar (default)": EmotionRecognizer(), "emorec yunet": EmotionRecognizer(detector="yunet")}
+    from emorec.detectors import get_detector
+
+    recognizers = {"emorec haar (default)": EmotionRecognizer(), "emorec yunet": EmotionRecognizer(detector="yunet"),
+                   "emorec yunet on OpenCV": EmotionRecognizer(detector=get_detector("yunet", runtime="opencv"))}
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         frames_npz = Path(tmp) / "frames.npz"  # for fer's own Python, written once

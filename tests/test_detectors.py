@@ -22,7 +22,9 @@ from emorec.cli import app
 from emorec.crop import aligned_crop, eye_angle
 from emorec.detectors import Detections, available, get_detector
 from emorec.detectors import model_file as mf
+from emorec.detectors.onnx_shape import free_dims
 from emorec.errors import ModelError
+from emorec.model_card import resolve
 from emorec.recognizer import EmotionRecognizer
 from emorec.samples import sample_path
 
@@ -228,8 +230,15 @@ def test_missing_empty_corrupt_and_wrong_model_files_are_named(tmp_path, monkeyp
     with pytest.raises(ModelError, match="empty.onnx: empty file"):
         get_detector("yunet", model=tmp_path / "empty.onnx")
     (tmp_path / "junk.onnx").write_bytes(b"\x08\x07garbage" * 500)
-    with pytest.raises(ModelError, match="junk.onnx: OpenCV cannot load this file as the YuNet face detector"):
+    with pytest.raises(ModelError, match="junk.onnx: ONNX Runtime cannot load this file as the YuNet face detector"):
         get_detector("yunet", model=tmp_path / "junk.onnx")
+    with pytest.raises(ModelError, match="junk.onnx: OpenCV cannot load this file as the YuNet face detector"):
+        get_detector("yunet", model=tmp_path / "junk.onnx", runtime="opencv")
+    emotion_model = resolve("fer2013")  # a sound ONNX file, but not a face detector
+    with pytest.raises(ModelError, match=r"fer2013.onnx: ONNX Runtime cannot load .*its outputs are"):
+        get_detector("yunet", model=emotion_model)
+    with pytest.raises(ValueError, match="runtime must be one of onnxruntime, opencv"):
+        get_detector("yunet", model=tmp_path / "junk.onnx", runtime="tensorflow")
     monkeypatch.setenv(mf.ENV_PATH, str(tmp_path / "gone.onnx"))
     with pytest.raises(ModelError, match=r"gone.onnx.*\$EMOREC_YUNET"):
         get_detector("yunet")
@@ -239,6 +248,62 @@ def test_missing_empty_corrupt_and_wrong_model_files_are_named(tmp_path, monkeyp
     cached.write_bytes(b"truncated")
     with pytest.raises(ModelError, match="cached .* is damaged"):
         mf.resolve_yunet()
+
+
+# ---------------------------------------------------------------- YuNet on ONNX Runtime
+def test_freed_input_size_lets_onnx_runtime_run_a_fixed_size_model_at_any_size():
+    """A model declared for 1x3x64x64 (with inner shapes recorded for that size) refuses other sizes as it
+    is, and runs at any size once its sides are freed; the bytes are still a valid ONNX model."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    w = helper.make_tensor("w", TensorProto.FLOAT, [2, 3, 3, 3], np.ones(54, np.float32).tolist())
+    shape = helper.make_tensor("shape", TensorProto.INT64, [3], [1, -1, 1])
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["input", "w"], ["conv"], pads=[1, 1, 1, 1]),
+         helper.make_node("Relu", ["conv"], ["relu"]),
+         helper.make_node("Reshape", ["relu", "shape"], ["out"])],
+        "fixed", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 64, 64])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 8192, 1])], [w, shape],
+        value_info=[helper.make_tensor_value_info("relu", TensorProto.FLOAT, [1, 2, 64, 64])])
+    fixed = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+    x = np.ones((1, 3, 32, 96), np.float32)
+    with pytest.raises(Exception, match="dimensions"):
+        ort.InferenceSession(fixed, providers=["CPUExecutionProvider"]).run(None, {"input": x})
+    free = free_dims(fixed, inputs=(2, 3), outputs=(1,))
+    freed = onnx.load_from_string(free)
+    onnx.checker.check_model(freed)
+    assert not freed.graph.value_info  # the inner shapes recorded for 64x64 are gone (ONNX Runtime warned on them)
+    assert [d.dim_param or d.dim_value for d in freed.graph.input[0].type.tensor_type.shape.dim] == [1, 3, "dim2", "dim3"]
+    (out,) = ort.InferenceSession(free, providers=["CPUExecutionProvider"]).run(None, {"input": x})
+    assert out.shape == (1, 2 * 32 * 96, 1) and out.max() == 27.0  # a 3x3x3 window of ones, inside the image
+    with pytest.raises(ModelError, match="not an ONNX model"):
+        free_dims(b"\x3a\xff\xff\xff\x0f" + b"x" * 10, inputs=(2,))
+
+
+@needs_photos
+@needs_yunet
+def test_yunet_on_onnx_runtime_gives_what_opencvs_face_detector_gives():
+    """The default runtime decodes the network as cv2.FaceDetectorYN does: the same faces, boxes, landmarks
+    and scores on real photos, letterboxed and at their own size (which is no multiple of 32)."""
+    ort_det = get_detector("yunet", model=YUNET)
+    cv_det = get_detector("yunet", model=YUNET, runtime="opencv")
+    assert ort_det.runtime == "onnxruntime"
+    faces = 0
+    for p in sorted(PHOTOS.glob("*.*")):
+        img = cv2.imread(str(p))
+        if img is None:  # the folder's README
+            continue
+        for im in (img, letterbox(img)):
+            a, b = ort_det.detect(im), cv_det.detect(im)
+            assert len(a) == len(b), p.name
+            if len(a):
+                assert np.abs(a.boxes - b.boxes).max() <= 1, p.name
+                assert np.abs(a.landmarks - b.landmarks).max() < 0.5, p.name
+                assert np.allclose(a.scores, b.scores, atol=1e-3), p.name
+            faces += len(a)
+    assert faces >= 40
 
 
 # ---------------------------------------------------------------- alignment
