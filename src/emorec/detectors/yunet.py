@@ -6,8 +6,8 @@ package: :func:`emorec.detectors.model_file.resolve_yunet` finds or fetches it. 
 the search runs on a copy downscaled so that the smallest face asked for measures ``work_size`` pixels
 there, never above ``max_side`` pixels on its longer side unless a smaller face is asked for.
 
-It runs on ONNX Runtime by default (the runtime the classifier uses; 2.5x faster than OpenCV's DNN
-module on this model, bench/bench_detector.py), decoding the network's outputs as ``cv2.FaceDetectorYN``
+It runs on ONNX Runtime by default (the runtime the classifier uses; 3.4 against 5.3 ms for OpenCV's
+DNN module on a 640x480 frame, bench/bench_detector.py), decoding the network's outputs as ``cv2.FaceDetectorYN``
 does; ``runtime="opencv"`` uses ``cv2.FaceDetectorYN`` itself.
 """
 
@@ -32,7 +32,7 @@ WORK_SIZE = 16  # the search runs on a copy where the smallest face measures thi
 MARGIN = 0.05  # crop margin around a YuNet box (bench/bench_crop_geometry.py: 0.05 best with the shipped models)
 MIN_INPUT = 120  # the searched copy keeps at least this many pixels on its shorter side
 ALIGN = True  # turn faces upright from the eyes before the crop (bench/bench_crop_geometry.py: level to +0.7 points)
-RUNTIME = "onnxruntime"  # or "opencv" (cv2.FaceDetectorYN): the same boxes, 2.5x the time (bench/bench_detector.py)
+RUNTIME = "onnxruntime"  # or "opencv" (cv2.FaceDetectorYN): the same boxes, 1.6x the time (bench/bench_detector.py)
 RUNTIMES = ("onnxruntime", "opencv")
 TOP_K = 5000  # most faces kept before non-maximum suppression (cv2.FaceDetectorYN's usual setting)
 
