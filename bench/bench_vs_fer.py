@@ -27,6 +27,16 @@ Earlier the same day (one round of 3 passes, the previous Haar default and model
 2.22x for haar and 4.57x / 4.50x / 4.25x for yunet (fer 26.8, haar 12.1, yunet 6.3 ms). Haar and fer hold steady
 from run to run; YuNet (OpenCV's DNN on 2 threads) swings between 5.3 and 9.9 ms a frame on this virtual machine
 from one minute to the next, detection alone, so its ratio does too.
+
+The next session, YuNet on ONNX Runtime (the "on OpenCV" row: cv2.FaceDetectorYN, as above), training paused:
+
+    pipeline                  ms/frame  frames/s  x fer     found  false
+    fer (Haar + Keras)            25.8      38.7   1.00   27/28        3
+    emorec haar (default)         11.9      83.7   2.16   27/28        0
+    emorec yunet                   4.0     248.3   6.42   28/28        0
+    emorec yunet on OpenCV         6.0     166.4   4.30   28/28        0
+    (run 2: fer 25.7, haar 11.5 = 2.24x, yunet 4.6 = 5.55x, on OpenCV 5.9 = 4.35x; run 3, with the x4 fer2013
+    model shipped after them: fer 25.9, haar 12.2 = 2.12x, yunet 4.3 = 5.99x, on OpenCV 6.6 = 3.96x)
 """
 
 from __future__ import annotations
