@@ -19,6 +19,20 @@ _SESSIONS: dict[tuple[str, str], object] = {}
 _LOCK = threading.Lock()
 
 
+def session_options(threads: int | None = None):
+    """ONNX Runtime options for emorec's models (the classifier's, and YuNet's): quiet, no busy-waiting
+    threads between runs (they took the CPU from the face detector running in the same process,
+    bench/bench_recognizer.py), ``threads`` intra-op threads (None: one per core)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if threads is not None:  # e.g. the server: its analysis threads share the CPUs out
+        opts.intra_op_num_threads = max(1, int(threads))
+    return opts
+
+
 def _session(path: Path, runtime: str, threads: int | None = None):
     """One loaded model per file, runtime and ``threads`` (ONNX Runtime intra-op threads; None: its
     default, one per core), shared by every classifier in the process."""
@@ -29,14 +43,8 @@ def _session(path: Path, runtime: str, threads: int | None = None):
                 if runtime == "onnxruntime":
                     import onnxruntime as ort
 
-                    opts = ort.SessionOptions()
-                    opts.log_severity_level = 3
-                    # no busy-waiting threads between runs: they took the CPU from the face detector
-                    # (OpenCV) running in the same process (bench/bench_recognizer.py)
-                    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-                    if threads is not None:  # e.g. the server: its analysis threads share the CPUs out
-                        opts.intra_op_num_threads = max(1, int(threads))
-                    _SESSIONS[key] = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+                    _SESSIONS[key] = ort.InferenceSession(str(path), session_options(threads),
+                                                          providers=["CPUExecutionProvider"])
                 elif runtime == "opencv":
                     import cv2
 

@@ -5,8 +5,8 @@ YuNet's ONNX file declares a 1x3x640x640 input, but its graph works at any size 
 :func:`free_dims` turns chosen dimensions into named (symbolic) ones in the serialised model, editing only
 the shapes of the graph's inputs and outputs (and dropping the inner tensors' recorded shapes, which
 were worked out for the fixed size; ONNX Runtime infers them again), so the core install needs no ``onnx``
-package. It works on
-the protocol-buffer wire format: every message on the way to a shape is re-encoded with its new length.
+package. It works on the protocol-buffer wire format: every message on the way to a shape is re-encoded
+with its new length.
 """
 
 from __future__ import annotations
@@ -47,6 +47,11 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
+def _len_field(field_number: int, payload: bytes) -> bytes:
+    """A length-delimited field (a message or a string), encoded."""
+    return _varint(field_number << 3 | _LEN) + _varint(len(payload)) + payload
+
+
 def _fields(buf: bytes):
     """(field number, wire type, start of the whole field, start of the value, end of the field) of a message."""
     i = 0
@@ -79,8 +84,7 @@ def _edit(buf: bytes, path: tuple[int, ...], leaf: Callable[[bytes], bytes]) -> 
     for field, wire, start, value, end in _fields(buf):
         if field == path[0] and wire == _LEN:
             inner = buf[value:end]
-            new = leaf(inner) if len(path) == 1 else _edit(inner, path[1:], leaf)
-            out += _varint(field << 3 | _LEN) + _varint(len(new)) + new
+            out += _len_field(field, leaf(inner) if len(path) == 1 else _edit(inner, path[1:], leaf))
         else:
             out += buf[start:end]
     return bytes(out)
@@ -101,9 +105,7 @@ def _free(which: frozenset[int]) -> Callable[[bytes], bytes]:
         for field, wire, start, value, end in _fields(shape):
             if field == _DIM and wire == _LEN:
                 if k in which:
-                    name = f"dim{k}".encode()
-                    dim = _varint(_DIM_PARAM << 3 | _LEN) + _varint(len(name)) + name
-                    out += _varint(_DIM << 3 | _LEN) + _varint(len(dim)) + dim
+                    out += _len_field(_DIM, _len_field(_DIM_PARAM, f"dim{k}".encode()))
                 else:
                     out += shape[start:end]
                 k += 1

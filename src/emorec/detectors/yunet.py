@@ -57,13 +57,11 @@ def _session(model: Path, threads: int):
         if key not in _SESSIONS:
             import onnxruntime as ort
 
-            opts = ort.SessionOptions()
-            opts.log_severity_level = 3
-            opts.intra_op_num_threads = threads
-            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as the classifier's
+            from ..classifier import session_options
+
             try:
                 data = free_dims(Path(model).read_bytes(), inputs=(2, 3), outputs=(1,))
-                sess = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
+                sess = ort.InferenceSession(data, session_options(threads), providers=["CPUExecutionProvider"])
             except Exception as e:  # ModelError from free_dims, or ONNX Runtime's own types
                 raise _load_error(model, "ONNX Runtime", str(e).strip().splitlines()[-1][:200]) from None
             names = sorted(o.name for o in sess.get_outputs())
@@ -157,7 +155,7 @@ class YuNetDetector(BaseDetector):
         if net is None:
             try:
                 net = cv2.FaceDetectorYN.create(str(self.model), "", (int(size[0]), int(size[1])),
-                                                self.score_threshold, self.nms_threshold, 5000)
+                                                self.score_threshold, self.nms_threshold, TOP_K)
             except cv2.error as e:
                 raise _load_error(self.model, "OpenCV", str(e).strip().splitlines()[-1][:200]) from None
             cache[key] = net
