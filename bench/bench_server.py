@@ -90,6 +90,21 @@ The next session (2026-11-25, evening), after YuNet moved from OpenCV's DNN modu
                               + 20 stalled          8     2340      0 155.5      52      64    158.5
     stalled connections: each closed after 5.0 s with a 408. 48 uploads of 4 MB at once: 33 / 32 answered 200,
     the rest refused with 503 at once; peak RSS +151 / +146 MiB.
+
+2026-11-26, the Haar default with lone windows and step 1.3 (11.6 against 13.1 ms a frame, bench_detector.py),
+the same command, nothing else running:
+
+    detector haar (default)                   clients requests errors req/s  p50 ms  p99 ms  RSS MiB
+                                                    1       60      0  14.8      68      72    139.1
+                                                    8      120      0  71.6     108     153    140.8
+                                                   32      200      0  72.8     424     483    142.6
+                              + 20 stalled          8     1112      0  73.7     108     124    143.3
+    detector yunet                                  1       60      0  19.5      52      56    161.6
+                                                    8      120      0 143.0      52      84    161.8
+                                                   32      200      0 200.9     152     190    163.6
+                              + 20 stalled          8     2225      0 147.8      52      68    164.3
+    stalled connections: each closed after 5.0 s with a 408. 48 uploads of 4 MB at once: 32 / 32 answered 200,
+    the rest refused with 503 at once; peak RSS +159 / +169 MiB.
 """
 
 import argparse

@@ -37,6 +37,18 @@ The next session, YuNet on ONNX Runtime (the "on OpenCV" row: cv2.FaceDetectorYN
     emorec yunet on OpenCV         6.0     166.4   4.30   28/28        0
     (run 2: fer 25.7, haar 11.5 = 2.24x, yunet 4.6 = 5.55x, on OpenCV 5.9 = 4.35x; run 3, with the x4 fer2013
     model shipped after them: fer 25.9, haar 12.2 = 2.12x, yunet 4.3 = 5.99x, on OpenCV 6.6 = 3.96x)
+
+2026-11-26, the Haar default with lone windows and step 1.3 (src/emorec/detectors/haar.py), nothing else running:
+
+    pipeline                  ms/frame  frames/s  x fer     found  false
+    fer (Haar + Keras)            28.3      35.3   1.00   27/28        3
+    emorec haar (default)         11.7      85.6   2.42   27/28        0
+    emorec yunet                   4.6     217.0   6.14   28/28        0
+    emorec yunet on OpenCV         6.9     145.4   4.11   28/28        0
+    (run 2: fer 28.3, haar 11.8 = 2.39x, yunet 4.9 = 5.80x, on OpenCV 6.9 = 4.12x; run 3: fer 26.5, haar 10.9 =
+    2.42x, yunet 4.5 = 5.88x, on OpenCV 6.5 = 4.06x.) Just before the change, the same morning, the machine ran
+    slower (fer 27.1-28.9 ms) and a first version of lone windows at step 1.2 gave haar 1.72-1.77x: the check of
+    lone windows costs about 0.6 ms a view, and the step of 1.3 is what pays for it.
 """
 
 from __future__ import annotations

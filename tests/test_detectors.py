@@ -22,6 +22,7 @@ from emorec.cli import app
 from emorec.crop import aligned_crop, eye_angle
 from emorec.detectors import Detections, available, get_detector
 from emorec.detectors import model_file as mf
+from emorec.detectors.haar import group_windows, one_box_a_face
 from emorec.detectors.onnx_shape import free_dims
 from emorec.errors import ModelError
 from emorec.model_card import resolve
@@ -407,16 +408,29 @@ def test_crop_geometry_comes_from_the_model_card(tmp_path):
     assert EmotionRecognizer(tmp_path / "m.onnx", margin=0.0).margin == 0.0  # an explicit value wins
 
 
-EYE_CHECK = dict(verify="eye", strong=4.0, min_neighbors=2)  # the previous Haar default
+def shrunk_and_turned(img, face_box, face_px, angle):
+    """The whole photo turned by ``angle`` degrees and shrunk so that its face measures ``face_px``; and where
+    that face's centre lands."""
+    h, w = img.shape[:2]
+    x, y, bw, bh = face_box
+    z = face_px / bw
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, z)
+    m[:, 2] -= ((1 - z) * w / 2, (1 - z) * h / 2)
+    turned = cv2.warpAffine(img, m, (round(w * z), round(h * z)), flags=cv2.INTER_AREA,
+                            borderMode=cv2.BORDER_REPLICATE)
+    return turned, m @ (x + bw / 2, y + bh / 2, 1)
+
+
+EYE_CHECK = dict(verify="eye", strong=4.0, min_neighbors=2, lone_hits=0, scale_factor=1.2)  # an earlier default
 
 
 @needs_photos
 @pytest.mark.parametrize("check", [{}, EYE_CHECK], ids=["tilt check (default)", "eye check"])
 def test_haar_check_of_doubtful_boxes_removes_the_false_faces_plain_haar_finds(check):
     """Portraits where the cascade alone also reports a tie, a collar or hair as a face: the check keeps one."""
-    plain = get_detector("haar", strong=0)
+    plain = get_detector("haar", strong=0, lone_hits=0)  # the cascade and OpenCV's grouping, nothing else
     checked = get_detector("haar", **check)
-    for name in ("obama-1080p.jpg", "obama3.jpg", "test_johnsnow_test1.jpg", "test_obama1.jpg"):
+    for name in ("obama3.jpg", "test_alex_lacamoire1.jpg", "test_johnsnow_test1.jpg"):
         img = photo(name)
         assert len(plain.detect(img)) >= 2, name  # the false face is there to remove
         (face,) = checked.detect(img).boxes
@@ -425,22 +439,16 @@ def test_haar_check_of_doubtful_boxes_removes_the_false_faces_plain_haar_finds(c
 
 @needs_photos
 def test_haar_tilt_check_keeps_turned_faces_the_eye_check_loses():
-    """Portraits turned 20 degrees either way, faces of 45-99 px: the default finds every face the previous
-    default (eye check) finds, and more, with no more false boxes."""
+    """Portraits turned 20 degrees either way, faces of 45-99 px: the default finds the faces an earlier
+    default (eye check) finds, and many more, with no more false boxes."""
     def turned_faces(det):
         hits, false = set(), 0
         for name in PORTRAITS:
             img = photo(name)
-            h, w = img.shape[:2]
-            (x, y, bw, bh), = get_detector("haar").detect(img).boxes[:1]
+            box = get_detector("haar").detect(img).boxes[0]
             for angle in (-20, 20):
                 for face in range(45, 100, 6):  # the face's side in pixels once turned
-                    z = face / bw
-                    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, z)
-                    m[:, 2] -= ((1 - z) * w / 2, (1 - z) * h / 2)  # the whole photo, turned and shrunk
-                    turned = cv2.warpAffine(img, m, (round(w * z), round(h * z)), flags=cv2.INTER_AREA,
-                                            borderMode=cv2.BORDER_REPLICATE)
-                    cx, cy = m @ (x + bw / 2, y + bh / 2, 1)
+                    turned, (cx, cy) = shrunk_and_turned(img, box, face, angle)
                     on_face = [abs(bx + s / 2 - cx) < 0.3 * face and abs(by + s / 2 - cy) < 0.3 * face
                                for bx, by, s, _ in det.detect(turned).boxes]
                     if any(on_face):
@@ -450,8 +458,70 @@ def test_haar_tilt_check_keeps_turned_faces_the_eye_check_loses():
 
     old, old_false = turned_faces(get_detector("haar", **EYE_CHECK))
     new, new_false = turned_faces(get_detector("haar"))
-    assert old <= new, sorted(old - new)
-    assert len(new) >= len(old) + 10 and new_false <= old_false, (len(old), len(new), old_false, new_false)
+    # the default searches face sizes at steps of 1.3 (the eye check's default: 1.2), so a few faces the eye
+    # check finds at one size are not found at that size; and of two boxes on one face it keeps the one the
+    # cascade is surer of, which can be off-centre (a face cut by the photo's edge)
+    assert len(old - new) <= len(old) / 40, sorted(old - new)
+    assert len(new) >= len(old) + 15 and new_false <= old_false, (len(old), len(new), old_false, new_false)
+
+
+@needs_photos
+def test_haar_upright_view_keeps_slightly_turned_faces(monkeypatch):
+    """Faces of 40-96 px turned 10 degrees: a doubtful box the +-15 degree views reject may still stand
+    upright enough for the cascade; the view not turned keeps such faces, with no false box more."""
+    import emorec.detectors.haar as haar
+
+    def found(det):
+        hits, false = set(), 0
+        for name in PORTRAITS:
+            img = photo(name)
+            box = get_detector("haar").detect(img).boxes[0]
+            for angle in (-10, 10):
+                for face in range(40, 100, 4):
+                    turned, (cx, cy) = shrunk_and_turned(img, box, face, angle)
+                    on_face = [abs(bx + s / 2 - cx) < 0.3 * face and abs(by + s / 2 - cy) < 0.3 * face
+                               for bx, by, s, _ in det.detect(turned).boxes]
+                    hits |= {(name, angle, face)} if any(on_face) else set()
+                    false += on_face.count(False)
+        return hits, false
+
+    det = get_detector("haar")
+    new, new_false = found(det)
+    monkeypatch.setattr(haar, "UPRIGHT_HITS", 10**6)  # the turned views alone
+    old, old_false = found(det)
+    assert old < new and new_false <= old_false, (sorted(new - old), sorted(old - new), new_false, old_false)
+
+
+def test_haar_groups_windows_as_opencv_does_and_keeps_lone_ones():
+    """The cascade's windows grouped in emorec: the groups of two and more are OpenCV's (cv2.groupRectangles),
+    each with its number of windows and highest weight; a lone window is a group of its own, not dropped."""
+    rng = np.random.default_rng(0)
+    windows, weights = [], []
+    for k, (cx, cy, side) in enumerate([(60, 60, 40), (200, 80, 60), (120, 220, 30), (330, 300, 90)]):
+        for _ in range(k + 1):  # 1, 2, 3 and 4 windows, a few pixels apart
+            sd = side * rng.uniform(0.95, 1.05)
+            windows.append([cx - sd / 2 + rng.uniform(-2, 2), cy - sd / 2 + rng.uniform(-2, 2), sd, sd])
+            weights.append(rng.uniform(-1, 8))
+    windows = np.rint(windows).astype(np.int32)
+    boxes, counts, best = group_windows(windows, np.array(weights))
+    assert sorted(counts.tolist()) == [1, 2, 3, 4]
+    opencv, _ = cv2.groupRectangles(windows.tolist(), 1, 0.2)
+    assert sorted(map(tuple, boxes[counts > 1].tolist())) == sorted(map(tuple, np.asarray(opencv).tolist()))
+    lone = boxes[counts == 1][0].tolist()
+    assert lone == windows[0].tolist() and best[counts == 1][0] == weights[0]
+    assert best[counts == 4][0] == max(weights[6:10])
+
+
+def test_haar_keeps_one_box_a_face():
+    """A second, offset box on a face (OpenCV's grouping joins only boxes of like size and place) goes; the
+    box the cascade is surer of stays, and boxes that only touch are both kept, in their order."""
+    boxes = np.array([[100, 100, 100, 100],  # a face ...
+                      [130, 120, 90, 90],  # ... and a smaller box mostly inside it, with a higher weight
+                      [190, 100, 100, 100],  # a face beside the first, overlapping it by a tenth
+                      [400, 300, 60, 60]])
+    assert one_box_a_face(boxes, np.array([2.0, 7.0, 3.0, 1.0])).tolist() == [1, 2, 3]
+    assert one_box_a_face(boxes, np.array([9.0, 7.0, 3.0, 1.0])).tolist() == [0, 2, 3]
+    assert one_box_a_face(boxes[:0], np.array([])).tolist() == []
 
 
 def test_haar_refuses_an_unknown_check():

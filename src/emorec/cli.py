@@ -347,8 +347,8 @@ _MARGIN_OPT = typer.Option(None, help="crop margin around the face box, per side
 _ALIGN_OPT = typer.Option(None, "--align/--no-align", help="rotate each face upright from its eyes before "
                                                           "classifying (needs landmarks: yunet)")
 _MIN_OPT = typer.Option(None, help="smallest face to find, in pixels of the image (default: haar 40, yunet 20)")
-_SF_OPT = typer.Option(None, help="haar: scale step between searched sizes (default 1.2; larger is faster)")
-_NB_OPT = typer.Option(None, help="haar: minimum neighbours (default 1, doubtful boxes then checked; larger: fewer boxes)")
+_SF_OPT = typer.Option(None, help="haar: scale step between searched sizes (default 1.3; larger is faster)")
+_NB_OPT = typer.Option(None, help="haar: minimum neighbours (default 1: lone windows and doubtful boxes are checked)")
 _SCORE_OPT = typer.Option(None, help="yunet: confidence a face needs (default 0.8)")
 
 
