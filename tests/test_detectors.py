@@ -408,17 +408,28 @@ def test_crop_geometry_comes_from_the_model_card(tmp_path):
     assert EmotionRecognizer(tmp_path / "m.onnx", margin=0.0).margin == 0.0  # an explicit value wins
 
 
-def shrunk_and_turned(img, face_box, face_px, angle):
-    """The whole photo turned by ``angle`` degrees and shrunk so that its face measures ``face_px``; and where
-    that face's centre lands."""
-    h, w = img.shape[:2]
-    x, y, bw, bh = face_box
-    z = face_px / bw
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, z)
-    m[:, 2] -= ((1 - z) * w / 2, (1 - z) * h / 2)
-    turned = cv2.warpAffine(img, m, (round(w * z), round(h * z)), flags=cv2.INTER_AREA,
-                            borderMode=cv2.BORDER_REPLICATE)
-    return turned, m @ (x + bw / 2, y + bh / 2, 1)
+def turned_portrait_faces(det, angles, sizes):
+    """The PORTRAITS, each turned by each of ``angles`` degrees and shrunk so that its face measures each of
+    ``sizes`` px: ({(photo, angle, size) whose face ``det`` finds}, boxes that are on no face)."""
+    hits, false = set(), 0
+    for name in PORTRAITS:
+        img = photo(name)
+        h, w = img.shape[:2]
+        x, y, bw, bh = get_detector("haar").detect(img).boxes[0]
+        for angle in angles:
+            for face in sizes:
+                z = face / bw
+                m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, z)
+                m[:, 2] -= ((1 - z) * w / 2, (1 - z) * h / 2)  # the whole photo, turned and shrunk
+                turned = cv2.warpAffine(img, m, (round(w * z), round(h * z)), flags=cv2.INTER_AREA,
+                                        borderMode=cv2.BORDER_REPLICATE)
+                cx, cy = m @ (x + bw / 2, y + bh / 2, 1)
+                on_face = [abs(bx + s / 2 - cx) < 0.3 * face and abs(by + s / 2 - cy) < 0.3 * face
+                           for bx, by, s, _ in det.detect(turned).boxes]
+                if any(on_face):
+                    hits.add((name, angle, face))
+                false += on_face.count(False)
+    return hits, false
 
 
 EYE_CHECK = dict(verify="eye", strong=4.0, min_neighbors=2, lone_hits=0, scale_factor=1.2)  # an earlier default
@@ -441,23 +452,9 @@ def test_haar_check_of_doubtful_boxes_removes_the_false_faces_plain_haar_finds(c
 def test_haar_tilt_check_keeps_turned_faces_the_eye_check_loses():
     """Portraits turned 20 degrees either way, faces of 45-99 px: the default finds the faces an earlier
     default (eye check) finds, and many more, with no more false boxes."""
-    def turned_faces(det):
-        hits, false = set(), 0
-        for name in PORTRAITS:
-            img = photo(name)
-            box = get_detector("haar").detect(img).boxes[0]
-            for angle in (-20, 20):
-                for face in range(45, 100, 6):  # the face's side in pixels once turned
-                    turned, (cx, cy) = shrunk_and_turned(img, box, face, angle)
-                    on_face = [abs(bx + s / 2 - cx) < 0.3 * face and abs(by + s / 2 - cy) < 0.3 * face
-                               for bx, by, s, _ in det.detect(turned).boxes]
-                    if any(on_face):
-                        hits.add((name, angle, face))
-                    false += on_face.count(False)
-        return hits, false
-
-    old, old_false = turned_faces(get_detector("haar", **EYE_CHECK))
-    new, new_false = turned_faces(get_detector("haar"))
+    turned = dict(angles=(-20, 20), sizes=range(45, 100, 6))
+    old, old_false = turned_portrait_faces(get_detector("haar", **EYE_CHECK), **turned)
+    new, new_false = turned_portrait_faces(get_detector("haar"), **turned)
     # the default searches face sizes at steps of 1.3 (the eye check's default: 1.2), so a few faces the eye
     # check finds at one size are not found at that size; and of two boxes on one face it keeps the one the
     # cascade is surer of, which can be off-centre (a face cut by the photo's edge)
@@ -471,24 +468,10 @@ def test_haar_upright_view_keeps_slightly_turned_faces(monkeypatch):
     upright enough for the cascade; the view not turned keeps such faces, with no false box more."""
     import emorec.detectors.haar as haar
 
-    def found(det):
-        hits, false = set(), 0
-        for name in PORTRAITS:
-            img = photo(name)
-            box = get_detector("haar").detect(img).boxes[0]
-            for angle in (-10, 10):
-                for face in range(40, 100, 4):
-                    turned, (cx, cy) = shrunk_and_turned(img, box, face, angle)
-                    on_face = [abs(bx + s / 2 - cx) < 0.3 * face and abs(by + s / 2 - cy) < 0.3 * face
-                               for bx, by, s, _ in det.detect(turned).boxes]
-                    hits |= {(name, angle, face)} if any(on_face) else set()
-                    false += on_face.count(False)
-        return hits, false
-
-    det = get_detector("haar")
-    new, new_false = found(det)
+    det, turned = get_detector("haar"), dict(angles=(-10, 10), sizes=range(40, 100, 4))
+    new, new_false = turned_portrait_faces(det, **turned)
     monkeypatch.setattr(haar, "UPRIGHT_HITS", 10**6)  # the turned views alone
-    old, old_false = found(det)
+    old, old_false = turned_portrait_faces(det, **turned)
     assert old < new and new_false <= old_false, (sorted(new - old), sorted(old - new), new_false, old_false)
 
 

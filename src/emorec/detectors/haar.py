@@ -195,7 +195,7 @@ class HaarDetector(BaseDetector):
                 grey, scaleFactor=step, minNeighbors=0, minSize=(m, m), outputRejectLevels=True, **kw)
             boxes, counts, weights = group_windows(windows, levels)
         keep = np.array([(self.strong <= 0 or w >= self.strong or self._confirmed(grey, b, cascade))
-                         if n > self.min_neighbors else tilt_hits(grey, b, cascade) >= self.lone_hits
+                         if n > self.min_neighbors else tilt_confirms(grey, b, cascade, self.lone_hits, upright=0)
                          for b, n, w in zip(boxes, counts, weights)], bool)
         boxes, weights = boxes[keep], weights[keep]
         if self.lone_hits:
@@ -210,17 +210,14 @@ class HaarDetector(BaseDetector):
         return tilt_confirms(grey, box, cascade)
 
 
-def tilt_confirms(grey: np.ndarray, box, cascade) -> bool:
-    """Whether ``cascade`` finds a face in ``box`` again: with at least TILT_HITS windows in the box turned
-    TILT_DEGREES one way or the other, or UPRIGHT_HITS in the box as it is. The views are looked at in that
-    order and the first that finds enough decides."""
-    views = ((TILT_DEGREES, TILT_HITS), (-TILT_DEGREES, TILT_HITS), (0.0, UPRIGHT_HITS))
+def tilt_confirms(grey: np.ndarray, box, cascade, turned: Optional[int] = None, upright: Optional[int] = None) -> bool:
+    """Whether ``cascade`` finds a face in ``box`` again: with at least ``turned`` windows (default TILT_HITS) in
+    the box turned TILT_DEGREES one way or the other, or ``upright`` (default UPRIGHT_HITS; 0: that view is not
+    looked at) in the box as it is. The views are looked at in that order and the first that finds enough decides."""
+    turned = TILT_HITS if turned is None else turned
+    upright = UPRIGHT_HITS if upright is None else upright
+    views = ((TILT_DEGREES, turned), (-TILT_DEGREES, turned)) + (((0.0, upright),) if upright else ())
     return any(view_hits(grey, box, cascade, angle) >= need for angle, need in views)
-
-
-def tilt_hits(grey: np.ndarray, box, cascade) -> int:
-    """The windows that find a face in ``box`` in the better of its two turned views."""
-    return max(view_hits(grey, box, cascade, angle) for angle in (TILT_DEGREES, -TILT_DEGREES))
 
 
 def view_hits(grey: np.ndarray, box, cascade, angle: float) -> int:
