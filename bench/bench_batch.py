@@ -29,6 +29,17 @@ the Haar search is threaded). There are no more cores to gain from: the 2-node c
 and is faster than the local Ray mostly because its nodes had started their worker processes before the
 command ran (5.2 s start-up: the two nodes, then 0.4 s to join). A gain in proportion to the cores needs
 machines with more of them; on a busy 2-core machine Ray's start-up (4-7 s) is the price of a small batch.
+
+2026-11-26, the same command on the idle machine (nothing else running), with the Haar default of that day
+(lone windows, step 1.3):
+    run                                                        |  wall s  img/s vs detect | start-up s analysis img/s | faces
+    emorec detect (1 process)                                  |    20.7   50.9     1.00x |          -              - | 1165
+    emorec batch, local Ray, 2 workers                         |    25.1   42.0     0.83x |        3.2           54.7 | 1165
+    emorec batch, 2-node cluster (1 CPU each), 2 workers       |    21.7   48.6     0.95x |        3.4           53.1 | 1165
+Idle, detect's one process already keeps both cores busy (OpenCV's threads in the Haar search), so two
+workers gain only 7% on the analysis, less than Ray's start-up costs on 1,056 images: on one idle 2-core
+machine detect is quicker. The loaded run above came out the other way (1.37x); why load favours batch
+(two processes get a larger share of a busy machine than one?) was not measured.
 """
 
 from __future__ import annotations
