@@ -189,14 +189,15 @@ class HaarDetector(BaseDetector):
             boxes, _, weights = cascade.detectMultiScale3(
                 grey, scaleFactor=step, minNeighbors=self.min_neighbors, minSize=(m, m), outputRejectLevels=True, **kw)
             boxes, weights = np.asarray(boxes).reshape(-1, 4), np.asarray(weights, np.float64).ravel()
-            counts = np.full(len(boxes), self.min_neighbors + 1)
+            lone = np.zeros(len(boxes), bool)
         else:  # every window, grouped here: the lone ones too
             windows, _, levels = cascade.detectMultiScale3(
                 grey, scaleFactor=step, minNeighbors=0, minSize=(m, m), outputRejectLevels=True, **kw)
             boxes, counts, weights = group_windows(windows, levels)
-        keep = np.array([(self.strong <= 0 or w >= self.strong or self._confirmed(grey, b, cascade))
-                         if n > self.min_neighbors else tilt_confirms(grey, b, cascade, self.lone_hits, upright=0)
-                         for b, n, w in zip(boxes, counts, weights)], bool)
+            lone = counts <= self.min_neighbors
+        keep = np.array([tilt_confirms(grey, b, cascade, self.lone_hits, upright=0) if alone
+                         else self.strong <= 0 or w >= self.strong or self._confirmed(grey, b, cascade)
+                         for b, w, alone in zip(boxes, weights, lone)], bool)
         boxes, weights = boxes[keep], weights[keep]
         if self.lone_hits:
             boxes = boxes[one_box_a_face(boxes, weights)]
