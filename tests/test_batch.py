@@ -168,14 +168,45 @@ def test_video_gives_a_row_set_per_sampled_frame(first_run, inputs):
     assert i == 45 and n_faces >= 3
 
 
-def test_rerun_skips_what_is_written(first_run):
+def test_rerun_skips_what_is_written_and_retries_errors(first_run):
     files, out, s = first_run
     before = read(out)
     again = run_batch(files, out, workers=2, every_seconds=0.5, files_per_part=3)
     after = read(out)
-    assert again.files == 0 and again.skipped == s.inputs == s.files
+    failed = set(before.file[before.error.notna()])
+    # the inputs that failed (missing, truncated) are analysed again, their error rows replaced; the rest skipped
+    assert again.files == again.retried == len(failed) == s.errors and again.skipped == s.inputs - len(failed)
     assert len(after) == len(before)
     assert row_sets(after) == row_sets(before)
+
+
+def test_a_failed_input_is_retried_and_replaced_once_it_can_be_read(local_ray, tmp_path):
+    photos = tmp_path / "in"
+    photos.mkdir()
+    shutil.copy(sample_path(), photos / "a.jpg")
+    late = photos / "late.jpg"  # named in a list, not there yet (a transient error, a file still copying)
+    (tmp_path / "list.txt").write_text(f"{photos / 'a.jpg'}\n{late}\n")
+    out = tmp_path / "out"
+    argv = ["batch", str(tmp_path / "list.txt"), "--out", str(out), "--workers", "1", "--no-progress"]
+    r = CliRunner().invoke(app, argv)
+    assert r.exit_code == 1, r.output
+    assert list(read(out).query("file == @late.__str__()").error) == [f"{late}: no such file"]
+    r = CliRunner().invoke(app, argv)  # still missing: still an error, still a failing exit code
+    assert r.exit_code == 1 and "1 to analyse (1 that failed before)" in r.stderr
+    shutil.copy(sample_path(), late)
+    r = CliRunner().invoke(app, argv)
+    assert r.exit_code == 0, r.output
+    df = read(out)
+    assert df.error.isna().all() and list(df[df.file == str(late)].face) == [1]
+    assert df.file.value_counts().to_dict() == {str(photos / "a.jpg"): 1, str(late): 1}
+
+
+def test_a_run_that_writes_nothing_leaves_nothing_that_refuses_the_next(local_ray, tmp_path):
+    out = tmp_path / "out"
+    OutputFolder(out).open({"format": "emorec-batch/1", "model": "fer2013"})  # e.g. the cluster then failed
+    assert list(out.iterdir()) == []
+    run_batch([str(sample_path())], out, recognizer_kwargs={"model": "ferplus"}, workers=1)
+    assert list(read(out).model) == ["ferplus"]
 
 
 def test_killed_run_then_rerun_gives_each_input_once(first_run, tmp_path):

@@ -177,7 +177,38 @@ def test_command_line_defaults_are_the_library_defaults():
                                                                   "detector": "yunet", "min_size": 30}
     rec = EmotionRecognizer(**recognizer_options())
     assert (rec.detector.min_size, rec.detector.scale_factor, rec.detector.min_neighbors) == \
-        (haar.MIN_SIZE, haar.SCALE_FACTOR, haar.MIN_NEIGHBORS)
+        (None, haar.SCALE_FACTOR, None)  # None: the default smallest face, and the checked search
     for command in ("video", "live"):
         params = {p.name: p.default for p in typer.main.get_command(app).commands[command].params}
         assert params["detect_every"] == tracking.DETECT_EVERY and params["smooth"] == tracking.SMOOTH
+
+
+def test_images_over_the_pixel_limit_are_refused_by_name_and_the_rest_goes_on(tmp_path):
+    small = tmp_path / "small.png"
+    cv2.imwrite(str(small), cv2.resize(cv2.imread(str(sample_path())), (256, 256)))
+    args = ["detect", str(sample_path()), str(small), "--json", "--no-save", "--no-progress"]
+    r = CliRunner().invoke(app, args + ["--max-megapixels", "0.1"])  # 512x512 is 0.26 Mpx, 256x256 0.07
+    assert r.exit_code == 1
+    assert f"{sample_path()}: image is 512x512 = 262,144 pixels; the limit is 100,000" in r.stderr
+    objs = [json.loads(ln) for ln in r.stdout.splitlines()]
+    assert [o["file"] for o in objs if o.get("faces")] == [str(small)]
+    r = CliRunner().invoke(app, args + ["--max-megapixels", "0"])  # 0: no limit
+    assert r.exit_code == 0 and all(json.loads(ln)["faces"] for ln in r.stdout.splitlines())
+
+
+def test_serve_refuses_ports_outside_the_tcp_range():
+    for port in ("99999", "65536", "-1"):
+        r = CliRunner().invoke(app, ["serve", "--port", port])
+        assert r.exit_code == 2 and "--port" in r.output, port
+
+
+def test_min_confidence_prints_unsure_and_null():
+    args = ["detect", str(sample_path()), "--no-save", "--no-progress"]
+    r = CliRunner().invoke(app, args + ["--min-confidence", "0.999"])
+    assert r.exit_code == 0 and " unsure 0.9" in r.stdout
+    r = CliRunner().invoke(app, args + ["--min-confidence", "0.999", "--json"])
+    assert json.loads(r.stdout)["faces"][0]["emotion"] is None
+    r = CliRunner().invoke(app, args + ["--min-confidence", "0.999", "--csv"])
+    row = list(csv.DictReader(io.StringIO(r.stdout)))[0]
+    assert row["emotion"] == "" and float(row["confidence"]) > 0.9
+    assert CliRunner().invoke(app, args + ["--min-confidence", "1.5"]).exit_code == 2

@@ -251,3 +251,58 @@ def test_crop_is_square_with_margin_and_padded_at_edges():
     np.testing.assert_array_equal(edge[:10, 10], np.full(10, grey[0, 0]))  # border pixels repeated
     with pytest.raises(ValueError, match="outside"):
         crop_face(grey, (500, 500, 10, 10))
+
+
+def test_pil_images_are_read_as_rgb_and_arrays_follow_color(rec, sample):
+    """A PIL image is RGB by definition: it gives the BGR array's faces without a colour argument; an RGB
+    array gives them with color="rgb"."""
+    from PIL import Image
+
+    want = [(f.box, f.emotion, round(f.confidence, 5)) for f in rec.analyze(sample)]
+    pil = Image.open(sample_path())
+    rgb = np.ascontiguousarray(sample[:, :, ::-1])
+    for image, color in ((pil, "bgr"), (pil, "rgb"), (pil.convert("RGBA"), "bgr"), (rgb, "rgb")):
+        got = [(f.box, f.emotion, round(f.confidence, 5)) for f in rec.analyze(image, color=color)]
+        assert got == want, (getattr(image, "mode", "array"), color)
+    (palette,) = rec.analyze(pil.convert("P"))  # 256 colours: other pixels, the same face
+    assert near(palette.box, want[0][0], 3) and palette.emotion == want[0][1]
+    grey = [(f.box, f.emotion) for f in rec.analyze(pil.convert("L"))]
+    assert grey == [(f.box, f.emotion) for f in rec.analyze(cv2.cvtColor(sample, cv2.COLOR_BGR2GRAY))]
+
+
+def test_boxes_are_clipped_to_the_image(sample):
+    """A detector's box may reach past the edge of a face the image cuts (YuNet does on partial faces):
+    the faces reported lie inside the image, the crop classified is the detector's whole box."""
+    h, w = sample.shape[:2]
+
+    def beyond_the_edges(image):
+        return [[-12, 60, 110, 100], [w - 50, h - 40, 90, 80]]
+
+    r = EmotionRecognizer(detector=beyond_the_edges)
+    faces = r.analyze(sample)
+    assert [f.box for f in faces] == [(0, 60, 98, 100), (w - 50, h - 40, 50, 40)]
+    whole = r.classify(r.frame(sample), np.array(beyond_the_edges(sample)))
+    np.testing.assert_allclose([list(f.scores.values()) for f in faces], whole, rtol=1e-6)
+
+
+def test_an_image_over_the_pixel_limit_is_refused_before_it_is_decoded(tmp_path):
+    """A small PNG whose header says 30000x30000 (a decompression bomb) is refused from its header, naming
+    the file; the limit can be raised or lifted."""
+    import struct
+    import zlib
+
+    from emorec.errors import TooManyPixels
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = zlib.compress(b"\x00" * (1 + 30000) * 8)  # the first 8 rows only: decoding would fail, not refuse
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 30000, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", rows) + chunk(b"IEND", b""))
+    with pytest.raises(TooManyPixels, match=r"bomb\.png: image is 30000x30000 = 900,000,000 pixels; the limit is "
+                                             r"40,000,000"):
+        read_image(bomb)
+    with pytest.raises(TooManyPixels, match="the limit is 100,000"):
+        read_image(sample_path(), max_pixels=100_000)
+    assert read_image(sample_path(), max_pixels=None).shape == (512, 512, 3)

@@ -291,13 +291,28 @@ def test_errors_are_mapped_precisely_and_never_leak_internals(caplog):
     secret = "/home/dev/secret/path.onnx"
     with TestClient(create_app(ServerConfig(detector_model=secret)), base_url=BASE,
                     raise_server_exceptions=False) as c:
-        # a server-side model problem: 503, the path only in the log
-        with caplog.at_level("ERROR", logger="emorec.server"):
-            body = assert_refused(post(c, SAMPLE_BYTES, form={"detector": "yunet"}), 503, "model_unavailable")
+        # a detector whose model file this server lacks: not a busy server (503) but a choice it cannot
+        # offer: 422 naming what is missing, the path only in the log, and not listed as available
+        with caplog.at_level("WARNING", logger="emorec.server"):
+            body = assert_refused(post(c, SAMPLE_BYTES, form={"detector": "yunet"}), 422, "detector_unavailable")
         assert secret not in json.dumps(body) and "secret" not in body["detail"]
+        assert "yunet" in body["detail"] and "model file" in body["detail"]
         assert secret in caplog.text
+        assert c.get("/healthz").json()["detectors"] == ["haar"]
+        assert "yunet" in c.get("/healthz").json()["unavailable_detectors"]
+        assert [d["name"] for d in c.get("/v1/models").json()["detectors"]] == ["haar"]
         analyzer = c.app.state.analyzer
         real_run = analyzer._run
+
+        def broken_model(*args):
+            from emorec.errors import ModelError
+
+            raise ModelError(f"{secret}: cannot be loaded")
+
+        analyzer._run = broken_model  # a model file broken on the server: 500, the path only in the log
+        with caplog.at_level("ERROR", logger="emorec.server"):
+            body = assert_refused(post(c, SAMPLE_BYTES), 500, "model_unavailable")
+        assert "secret" not in body["detail"]
 
         def bug(*args):
             raise ValueError(f"index 7 out of range in {secret}")
@@ -753,3 +768,15 @@ def test_emorec_serve_on_a_busy_port_fails_before_announcing():
     assert r.exit_code == 1, r.output
     assert f"port {port}" in r.output and "in use" in r.output and "--port" in r.output
     assert "serving on" not in r.output and "startup complete" not in r.output.lower()
+
+
+def test_min_confidence_withholds_labels_in_the_api(client):
+    sure = post(client, SAMPLE_BYTES).json()
+    assert sure["min_confidence"] == 0.0 and sure["faces"][0]["emotion"] == "happy"
+    for kw in ({"form": {"min_confidence": "0.999"}}, {"params": {"min_confidence": "0.999"}}):
+        body = post(client, SAMPLE_BYTES, **kw).json()
+        (face,) = body["faces"]
+        assert body["min_confidence"] == 0.999 and face["emotion"] is None
+        assert face["scores"] == sure["faces"][0]["scores"]
+    for bad in ("1.5", "-0.1", "often", "nan"):
+        assert_refused(post(client, SAMPLE_BYTES, form={"min_confidence": bad}), 422, "invalid_option")

@@ -279,11 +279,19 @@ def test_unwritable_out_is_a_clear_error(trained_run, tiny_csv, tmp_path, comman
 
 
 def test_export_of_a_non_checkpoint_is_a_clear_error(tmp_path):
+    import pickle
+
     from emorec.samples import sample_path
 
-    out = _run(sample_path(), "--out", tmp_path / "x.onnx", command="export")
-    assert out.returncode == 1 and "not an emorec checkpoint" in out.stderr and sample_path().name in out.stderr
-    assert "Traceback" not in out.stderr and "Unpickling" not in out.stderr and not (tmp_path / "x.onnx").exists()
+    text = tmp_path / "text.jpg"
+    text.write_text("hello")  # PyTorch's legacy unpickler fails on it with KeyError: 101
+    other = tmp_path / "other.pt"
+    other.write_bytes(pickle.dumps({"not": "a checkpoint"}))
+    for bad in (sample_path(), text, other, tmp_path):
+        out = _run(bad, "--out", tmp_path / "x.onnx", command="export")
+        assert out.returncode == 1 and "Traceback" not in out.stderr and "Unpickling" not in out.stderr, out.stderr
+        assert str(bad) in out.stderr and not (tmp_path / "x.onnx").exists()
+        assert ("not an emorec checkpoint" if bad != tmp_path else "is a folder") in out.stderr
 
 
 def test_resume_after_kill_loses_at_most_one_epoch(tiny_csv, tmp_path):

@@ -110,7 +110,9 @@ def start_ray(address: Optional[str] = None, num_cpus: Optional[int] = None):
         env, flag = os.environ.get(_LOCAL_ONLY), ray_constants.ENABLE_RAY_CLUSTER
         os.environ[_LOCAL_ONLY], ray_constants.ENABLE_RAY_CLUSTER = "0", False
         try:
-            ray.init(num_cpus=num_cpus or os.cpu_count() or 1, _node_ip_address="127.0.0.1",
+            # address="local": always a Ray of its own, never a cluster already running on this machine (nor a
+            # stale /tmp/ray/ray_current_cluster left by one that is gone)
+            ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, _node_ip_address="127.0.0.1",
                      object_store_memory=256 * 2**20, **common)
         except Exception as e:  # Ray raises its own types (and RuntimeError) for a start that fails
             raise EmorecError(f"cannot start a local Ray: {e}") from e
@@ -336,11 +338,14 @@ class Analyzer:
     """Rows for a block of inputs; the Ray actor builds one of these per worker (the recogniser is
     built once, in ``__init__``). Usable without Ray too: ``Analyzer(kwargs)(block)``."""
 
-    def __init__(self, recognizer_kwargs: Optional[dict] = None, every_seconds: float = 1.0, threads: int = 1):
+    def __init__(self, recognizer_kwargs: Optional[dict] = None, every_seconds: float = 1.0, threads: int = 1,
+                 max_pixels: Optional[int] = None):
         import cv2
 
+        from .images import MAX_PIXELS
         from .recognizer import EmotionRecognizer
 
+        self.max_pixels = MAX_PIXELS if max_pixels is None else max_pixels
         if threads:
             cv2.setNumThreads(int(threads))  # one process per CPU: no oversubscription by OpenCV's pool
         self.rec = EmotionRecognizer(**(recognizer_kwargs or {}))
@@ -371,7 +376,8 @@ class Analyzer:
     def image_rows(self, file: str, src: str) -> list[dict]:
         from .images import decode_image, read_image
 
-        image = decode_image(self._read_bytes(src), file) if _is_uri(src) else read_image(src)
+        limit = self.max_pixels or None
+        image = decode_image(self._read_bytes(src), file, limit) if _is_uri(src) else read_image(src, limit)
         return face_rows(file, self.rec.analyze(image))
 
     def video_rows(self, file: str, src: str) -> list[dict]:
@@ -419,6 +425,12 @@ class Analyzer:
         return self.table(rows)
 
 
+def _pa_strings(values):
+    import pyarrow as pa
+
+    return pa.array(sorted(values), pa.string())
+
+
 # ---------------------------------------------------------------- the output folder
 class OutputFolder:
     """A folder (local path or URI) of Parquet parts plus :data:`MANIFEST`; refuses a folder that holds
@@ -450,7 +462,9 @@ class OutputFolder:
 
     def open(self, manifest: dict) -> dict:
         """Claim the folder (new or empty), or check it is an earlier run's with the same ``manifest``
-        options; leftovers of a killed run (temporary parts) are removed. Returns the manifest in use."""
+        options; leftovers of a killed run (temporary parts) are removed. Returns the manifest in use.
+        The manifest is written with the first part: a run that fails before it (a cluster that cannot be
+        reached) leaves nothing that would refuse a later run with other options."""
         info = self.fs.get_file_info(self.root)
         if info.type == self._pafs.FileType.File:
             raise EmorecError(f"{self.name}: is a file; --out needs a folder (new, empty, or an earlier emorec batch output)")
@@ -460,7 +474,7 @@ class OutputFolder:
                 shown = ", ".join(sorted(names)[:3]) + (", ..." if len(names) > 3 else "")
                 raise EmorecError(f"{self.name}: holds other files ({shown}), not an emorec batch output: choose a "
                                   "new or empty folder for --out")
-        if info.type == self._pafs.FileType.Directory and MANIFEST in names:
+        if info.type == self._pafs.FileType.Directory and MANIFEST in names and self.parts():
             old = self._read_manifest()
             diffs = [f"{k} {old.get(k)!r} (now {manifest.get(k)!r})" for k in COMPARED
                      if old.get(k) != manifest.get(k)]
@@ -475,9 +489,11 @@ class OutputFolder:
             return old
         try:
             self.fs.create_dir(self.root, recursive=True)
-            self._write(MANIFEST, json.dumps(manifest, indent=1).encode())
+            self._write(".write-check.tmp", b"")  # an unwritable folder fails now, before any analysis
+            self.fs.delete_file(self._path(".write-check.tmp"))
         except OSError as e:
             raise EmorecError(f"{self.name}: cannot write the output folder: {_oserror(e)}") from e
+        self._unwritten = manifest
         return manifest
 
     def _read_manifest(self) -> dict:
@@ -494,18 +510,45 @@ class OutputFolder:
         with self.fs.open_output_stream(self._path(name)) as fh:
             fh.write(data)
 
-    def done_files(self) -> set:
-        """Every ``file`` that has rows in a part already."""
+    def _read_part(self, part: str, columns=None):
         import pyarrow.parquet as pq
 
+        try:
+            return pq.read_table(part, columns=columns, filesystem=self.fs)
+        except Exception as e:
+            raise EmorecError(f"{part}: cannot read this part of an earlier run ({str(e).strip()[:200]}); "
+                              "move it out of the folder and rerun (its inputs are then analysed again)") from e
+
+    def done_files(self) -> tuple[set, set]:
+        """``(done, failed)``: the files with result rows in a part already, and those whose row is an error
+        (a rerun analyses them again)."""
         done: set = set()
+        failed: set = set()
         for part in self.parts():
-            try:
-                done.update(pq.read_table(part, columns=["file"], filesystem=self.fs).column("file").to_pylist())
-            except Exception as e:
-                raise EmorecError(f"{part}: cannot read this part of an earlier run ({str(e).strip()[:200]}); "
-                                  "move it out of the folder and rerun (its inputs are then analysed again)") from e
-        return done
+            d = self._read_part(part, ["file", "error"]).to_pydict()
+            for f, e in zip(d["file"], d["error"]):
+                (failed if e is not None else done).add(f)
+        return done, failed - done
+
+    def drop_errors(self, files: set) -> int:
+        """Remove the error rows of ``files`` from the parts (each part rewritten whole, atomically; a part
+        left empty is deleted), so that their new rows replace them. Returns the rows removed."""
+        import pyarrow.compute as pc
+
+        removed = 0
+        for part in self.parts():
+            table = self._read_part(part)
+            drop = pc.and_(pc.is_valid(table["error"]), pc.is_in(table["file"], value_set=_pa_strings(files)))
+            n = pc.sum(drop).as_py() or 0
+            if not n:
+                continue
+            kept = table.filter(pc.invert(drop))
+            if kept.num_rows:
+                self.write_part(kept, part.rsplit("/", 1)[-1])
+            else:
+                self.fs.delete_file(part)
+            removed += n
+        return removed
 
     def write_part(self, table, name: str) -> str:
         """Write ``table`` as part ``name``: all of it or nothing (temporary name, then a rename; on
@@ -515,6 +558,9 @@ class OutputFolder:
         final = self._path(name)
         target = self._path(f".{name}.tmp") if self.local else final
         try:
+            if getattr(self, "_unwritten", None) is not None:  # the run's first part: the manifest first
+                self._write(MANIFEST, json.dumps(self._unwritten, indent=1).encode())
+                self._unwritten = None
             with self.fs.open_output_stream(target) as fh:
                 pq.write_table(table, fh)
             if target != final:
@@ -534,6 +580,7 @@ class BatchSummary:
     out: str
     inputs: int = 0            # inputs found
     skipped: int = 0           # already in OUT from an earlier run
+    retried: int = 0           # inputs whose earlier row was an error, analysed again
     files: int = 0             # inputs analysed in this run
     images: int = 0            # of which images read and analysed (no error)
     frames: int = 0            # video frames analysed
@@ -555,11 +602,13 @@ class BatchSummary:
 
 def run_batch(inputs, out, *, recognizer_kwargs: Optional[dict] = None, workers: int = 0,
               address: Optional[str] = None, every_seconds: float = 1.0, files_per_part: int = 32,
-              on_progress: Optional[Callable[[int, int, BatchSummary], None]] = None) -> BatchSummary:
+              max_pixels: Optional[int] = None, on_progress: Optional[Callable[[int, int, BatchSummary], None]] = None) -> BatchSummary:
     """Analyse every input on Ray Data and write the rows to the Parquet dataset ``out``.
 
     ``recognizer_kwargs``: :class:`~emorec.recognizer.EmotionRecognizer`'s arguments (the same as
-    ``detect``'s options). ``workers``: actors in the pool (0: one per CPU of the cluster).
+    ``detect``'s options). ``workers``: actors in the pool (0: one per CPU of the cluster). ``max_pixels``: an
+    image of more pixels becomes an error row (default :data:`emorec.images.MAX_PIXELS`; 0: no limit).
+    Inputs whose earlier row is an error are analysed again, their new rows replacing it.
     ``on_progress(files_done, files_to_do, summary)`` is called once before Ray starts (``files_done`` 0)
     and after each part is written. Raises
     :class:`EmorecError` for bad options, an unusable output folder or an unreachable cluster; bad
@@ -586,11 +635,14 @@ def run_batch(inputs, out, *, recognizer_kwargs: Optional[dict] = None, workers:
     manifest = json.loads(json.dumps(manifest))  # plain values, as they are recorded and read back
     folder = OutputFolder(out)
     folder.open(manifest)
-    done = folder.done_files()
+    done, failed = folder.done_files()
     items, summary.problems = expand_inputs(inputs)
     summary.inputs = len(items)
     todo = [it for it in items if it["file"] not in done]
     summary.skipped = len(items) - len(todo)
+    summary.retried = len({it["file"] for it in todo} & failed)
+    if summary.retried:  # inputs that failed before (missing, unreadable, a transient error): try them again
+        folder.drop_errors({it["file"] for it in todo} & failed)
     if on_progress is not None:
         on_progress(0, len(todo), summary)
     if not todo:
@@ -615,7 +667,8 @@ def run_batch(inputs, out, *, recognizer_kwargs: Optional[dict] = None, workers:
         summary.startup_s = time.perf_counter() - t0
         t1 = time.perf_counter()
         ds = ray.data.from_items(todo, override_num_blocks=blocks)
-        udf = dict(fn_constructor_kwargs={"recognizer_kwargs": kwargs, "every_seconds": every_seconds},
+        udf = dict(fn_constructor_kwargs={"recognizer_kwargs": kwargs, "every_seconds": every_seconds,
+                                          "max_pixels": max_pixels},
                    compute=ActorPoolStrategy(size=n), batch_size=None, batch_format="numpy", num_cpus=1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)

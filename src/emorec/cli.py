@@ -247,8 +247,11 @@ def models():
 
     for card in list_models():
         acc = card.get("evaluation", {}).get("PublicTest", {}).get("accuracy")
+        cal = card.get("calibration", {})
         typer.echo(f"{card['name']:>8}  {len(card['classes'])} classes  {card['arch']}  "
-                   f"input {card['input_size']}x{card['input_size']}  PublicTest accuracy {acc}")
+                   f"input {card['input_size']}x{card['input_size']}  PublicTest accuracy {acc}"
+                   + (f"  calibrated (T={cal['temperature']:g}); suggested --min-confidence "
+                      f"{cal['suggested_min_confidence']:g}" if cal else ""))
     from .detectors import DESCRIPTIONS, available
 
     typer.echo("face detectors (--detector):")
@@ -258,11 +261,12 @@ def models():
 
 # ---------------------------------------------------------------- photos, videos and camera
 def recognizer_options(model="fer2013", flip=False, detector="haar", detector_model=None, margin=None, align=None,
-                       min_size=None, scale_factor=None, min_neighbors=None, score_threshold=None) -> dict:
+                       min_size=None, scale_factor=None, min_neighbors=None, score_threshold=None,
+                       min_confidence=None) -> dict:
     """EmotionRecognizer keyword arguments from the shared command-line options (None: the default)."""
     opts = dict(model=model, flip_tta=flip, detector=detector, detector_model=detector_model, margin=margin,
                 align=align, min_size=min_size, scale_factor=scale_factor, min_neighbors=min_neighbors,
-                score_threshold=score_threshold)
+                score_threshold=score_threshold, min_confidence=min_confidence)
     return {k: v for k, v in opts.items() if v is not None}
 
 
@@ -346,10 +350,17 @@ _MARGIN_OPT = typer.Option(None, help="crop margin around the face box, per side
                                       "(default: the model card's value for the detector)")
 _ALIGN_OPT = typer.Option(None, "--align/--no-align", help="rotate each face upright from its eyes before "
                                                           "classifying (needs landmarks: yunet)")
-_MIN_OPT = typer.Option(None, help="smallest face to find, in pixels of the image (default: haar 40, yunet 20)")
+_MAX_MP_OPT = typer.Option(40.0, help="largest image accepted, in millions of pixels (as `serve`); a bigger one is "
+                                       "refused, named, before it is decoded (0: no limit)", min=0)
+_MIN_OPT = typer.Option(None, help="smallest face to find, in pixels of the image (default: yunet 20; haar 40, or "
+                                    "1/25 of a large image's shorter side)")
 _SF_OPT = typer.Option(None, help="haar: scale step between searched sizes (default 1.3; larger is faster)")
-_NB_OPT = typer.Option(None, help="haar: minimum neighbours (default 1: lone windows and doubtful boxes are checked)")
-_SCORE_OPT = typer.Option(None, help="yunet: confidence a face needs (default 0.8)")
+_NB_OPT = typer.Option(None, help="haar: OpenCV's detectMultiScale with this many neighbours, unchecked (default: "
+                                   "every box the cascade finds is confirmed by a second look)")
+_MINCONF_OPT = typer.Option(None, min=0.0, max=1.0, help="withhold the label of a face whose top (calibrated) "
+                            "probability is below this: it keeps its scores and is shown as 'unsure' (JSON emotion "
+                            "null). Default 0: always a label; each model card suggests a value (`emorec models`)")
+_SCORE_OPT = typer.Option(None, help="yunet: confidence a face needs (default 0.85)")
 
 
 @app.command()
@@ -365,6 +376,8 @@ def detect(
     detector_model: Optional[Path] = _DET_MODEL_OPT, margin: Optional[float] = _MARGIN_OPT,
     align: Optional[bool] = _ALIGN_OPT, min_size: Optional[int] = _MIN_OPT, scale_factor: Optional[float] = _SF_OPT,
     min_neighbors: Optional[int] = _NB_OPT, score_threshold: Optional[float] = _SCORE_OPT,
+    min_confidence: Optional[float] = _MINCONF_OPT,
+    max_megapixels: float = _MAX_MP_OPT,
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar for several images"),
 ):
     """Find the faces in photos and tell each one's emotion; writes annotated copies.
@@ -379,9 +392,10 @@ def detect(
         _fail("choose one of --json and --csv", 2)
     rec = _make_recognizer(model=model, flip=flip, detector=detector, detector_model=detector_model, margin=margin,
                            align=align, min_size=min_size, scale_factor=scale_factor, min_neighbors=min_neighbors,
-                           score_threshold=score_threshold)
+                           score_threshold=score_threshold, min_confidence=min_confidence)
     with _native_stderr_silenced():
-        _detect(source=ImageSource(list(paths) if paths else [sample_path()]), rec=rec, out=out, save=save,
+        _detect(source=ImageSource(list(paths) if paths else [sample_path()], max_pixels=int(max_megapixels * 1e6)),
+                rec=rec, out=out, save=save,
                 as_json=as_json, as_csv=as_csv, progress=progress)
 
 
@@ -440,6 +454,7 @@ def video(
     detector_model: Optional[Path] = _DET_MODEL_OPT, margin: Optional[float] = _MARGIN_OPT,
     align: Optional[bool] = _ALIGN_OPT, min_size: Optional[int] = _MIN_OPT, scale_factor: Optional[float] = _SF_OPT,
     min_neighbors: Optional[int] = _NB_OPT, score_threshold: Optional[float] = _SCORE_OPT,
+    min_confidence: Optional[float] = _MINCONF_OPT,
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ):
     """Annotate videos: OUT.mp4 with boxes and labels, OUT.csv (frame, time, face id, box, scores) and
@@ -452,7 +467,7 @@ def video(
         _fail("--max-frames must be >= 0 (0: the whole video)", 2)
     rec = _make_recognizer(model=model, flip=flip, detector=detector, detector_model=detector_model, margin=margin,
                            align=align, min_size=min_size, scale_factor=scale_factor, min_neighbors=min_neighbors,
-                           score_threshold=score_threshold)
+                           score_threshold=score_threshold, min_confidence=min_confidence)
     _quiet_opencv()
     single_file = out is not None and out.suffix.lower() in (".mp4", ".m4v", ".mov", ".avi", ".mkv")
     if single_file and len(inputs) > 1:
@@ -503,6 +518,7 @@ def live(
     detector_model: Optional[Path] = _DET_MODEL_OPT, margin: Optional[float] = _MARGIN_OPT,
     align: Optional[bool] = _ALIGN_OPT, min_size: Optional[int] = _MIN_OPT, scale_factor: Optional[float] = _SF_OPT,
     min_neighbors: Optional[int] = _NB_OPT, score_threshold: Optional[float] = _SCORE_OPT,
+    min_confidence: Optional[float] = _MINCONF_OPT,
 ):
     """Live view of a camera (or a video file): boxes, labels and probability bars per face; q quits."""
     from .live import gui_problem, run_live
@@ -523,7 +539,7 @@ def live(
         _fail("--no-window needs --out FILE.mp4 to write the live view to", 2)
     rec = _make_recognizer(model=model, flip=flip, detector=detector, detector_model=detector_model, margin=margin,
                            align=align, min_size=min_size, scale_factor=scale_factor, min_neighbors=min_neighbors,
-                           score_threshold=score_threshold)
+                           score_threshold=score_threshold, min_confidence=min_confidence)
     _quiet_opencv()
     try:
         s = run_live(source, recognizer=rec, window=window, out=out, max_frames=max_frames,
@@ -540,7 +556,7 @@ def live(
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="address to bind; the default serves this machine only"),
-    port: int = typer.Option(8000, help="TCP port (0: any free one)"),
+    port: int = typer.Option(8000, help="TCP port (0: any free one)", min=0, max=65535),
     model: str = typer.Option("fer2013", help="default model of requests that name none (fer2013 or ferplus)"),
     detector: str = typer.Option("haar", help="default face detector of requests that name none (haar or yunet)"),
     detector_model: Optional[Path] = typer.Option(None, help="the YuNet .onnx file (else $EMOREC_YUNET, the "
@@ -620,6 +636,8 @@ def batch(
     detector_model: Optional[Path] = _DET_MODEL_OPT, margin: Optional[float] = _MARGIN_OPT,
     align: Optional[bool] = _ALIGN_OPT, min_size: Optional[int] = _MIN_OPT, scale_factor: Optional[float] = _SF_OPT,
     min_neighbors: Optional[int] = _NB_OPT, score_threshold: Optional[float] = _SCORE_OPT,
+    min_confidence: Optional[float] = _MINCONF_OPT,
+    max_megapixels: float = _MAX_MP_OPT,
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ):
     r"""Run `detect` over large collections on Ray Data (pip install "emorec\[ray]"): a Parquet dataset in OUT,
@@ -638,7 +656,7 @@ def batch(
         _fail(str(e), 2)
     options = dict(model=model, flip=flip, detector=detector, detector_model=detector_model, margin=margin,
                    align=align, min_size=min_size, scale_factor=scale_factor, min_neighbors=min_neighbors,
-                   score_threshold=score_threshold)
+                   score_threshold=score_threshold, min_confidence=min_confidence)
     _make_recognizer(**options)  # bad options fail here, before Ray starts
     state: dict = {"bar": None, "errors": 0}
 
@@ -649,6 +667,7 @@ def batch(
             cluster = address or os.environ.get("RAY_ADDRESS")
             where = f"joining the Ray cluster at {cluster}" if cluster else "starting a local Ray on loopback"
             typer.echo(f"{s.inputs} input(s): {s.skipped} already in {out}, {total} to analyse"
+                       + (f" ({s.retried} that failed before)" if s.retried else "")
                        + (f"; {where}" if total else ""), err=True)
             state["bar"] = tqdm(total=total, unit="file", disable=(not progress or not total) or None,
                                 file=sys.stderr, leave=False)
@@ -661,7 +680,8 @@ def batch(
 
     try:
         s = run_batch(inputs, out, recognizer_kwargs=recognizer_options(**options), workers=workers, address=address,
-                      every_seconds=every_seconds, files_per_part=files_per_part, on_progress=on_progress)
+                      every_seconds=every_seconds, files_per_part=files_per_part,
+                      max_pixels=int(max_megapixels * 1e6), on_progress=on_progress)
     except EmorecError as e:
         _fail(str(e))
     except KeyboardInterrupt:

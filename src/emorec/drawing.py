@@ -21,6 +21,7 @@ EMOTION_COLORS = {
     "surprise": (0, 140, 255),
     "neutral": (190, 190, 190),
     "contempt": (120, 80, 160),
+    "unsure": (128, 128, 128),  # a face whose label is withheld (below min_confidence)
 }
 _FALLBACK = (0, 220, 0)
 
@@ -58,7 +59,7 @@ def _style(shape) -> tuple[int, float]:
 
 def label_of(face) -> str:
     prefix = f"#{face.id} " if getattr(face, "id", None) is not None else ""
-    return f"{prefix}{face.emotion} {face.confidence:.0%}"
+    return f"{prefix}{face.label} {face.confidence:.0%}"
 
 
 def draw_faces(image, faces) -> np.ndarray:
@@ -70,7 +71,7 @@ def draw_faces(image, faces) -> np.ndarray:
     font = cv2.FONT_HERSHEY_SIMPLEX
     for f in faces:
         x, y, w, h = (int(v) for v in f.box)
-        col = color_of(f.emotion)
+        col = color_of(f.label)
         cv2.rectangle(out, (x, y), (x + w, y + h), col, t + 1, cv2.LINE_AA)
         text = label_of(f)
         (tw, th), base = cv2.getTextSize(text, font, scale, t)
@@ -101,7 +102,7 @@ def draw_panel(faces, classes, height: int, width: int = 260) -> np.ndarray:
                         (200, 200, 200), 1, cv2.LINE_AA)
             break
         head = f"#{f.id}" if getattr(f, "id", None) is not None else f"face {n + 1}"
-        cv2.putText(panel, f"{head}: {f.emotion}", (8, y + row - 4), font, scale * 1.15, color_of(f.emotion), 1, cv2.LINE_AA)
+        cv2.putText(panel, f"{head}: {f.label}", (8, y + row - 4), font, scale * 1.15, color_of(f.label), 1, cv2.LINE_AA)
         y += row
         for c in classes:
             p = float(f.scores.get(c, 0.0))

@@ -23,3 +23,7 @@ class VideoError(EmorecError, ValueError):
 
 class OutputError(EmorecError):
     """An output (an annotated copy, a report) could not be written; the input itself was analysed."""
+
+
+class TooManyPixels(ImageError):
+    """An image holds more pixels than the limit (``max_pixels``); refused before its pixels are decoded."""

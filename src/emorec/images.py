@@ -15,11 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ImageError
+from .errors import ImageError, TooManyPixels
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".tif", ".tiff", ".webp", ".pgm",
                     ".ppm", ".pbm", ".pnm", ".pxm", ".sr", ".ras", ".jp2", ".exr", ".hdr", ".pic", ".avif"}
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".gif", ".ts"}
+
+MAX_PIXELS = 40_000_000  # largest image accepted (width x height), as the server's default: a 30000x30000 PNG
+# of 1 MB would otherwise decode to GBs; 40 Mpx holds every phone and most camera photos (overridable everywhere)
 
 _ENTROPY_END = re.compile(rb"\xff[^\x00\xd0-\xd7]")  # a marker inside JPEG scan data (not stuffing/RSTn)
 
@@ -108,12 +111,16 @@ def describe_bytes(data: bytes) -> str:
         return "not an image format OpenCV can decode"
 
 
-def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
-    """Decode encoded image bytes (JPEG, PNG, ...) to a numpy image (BGR, grey, or 16-bit)."""
+def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
+    """Decode encoded image bytes (JPEG, PNG, ...) to a numpy image (BGR, grey, or 16-bit); an image of more
+    than ``max_pixels`` is refused from its header, before its pixels are decoded (:class:`TooManyPixels`)."""
     import cv2
 
     if len(data) == 0:
         raise ImageError(f"{name}: empty file (0 bytes)")
+    size = header_size(data) if max_pixels else None
+    if size:
+        check_pixels(*size, max_pixels, name)
     if data[:3] == b"\xff\xd8\xff" and not jpeg_is_complete(data):
         raise ImageError(f"{name}: truncated or corrupt JPEG (the data ends before the image does)")
     if data[:8] == PNG_SIGNATURE:
@@ -127,11 +134,43 @@ def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
         raise ImageError(f"{name}: OpenCV cannot decode it: {str(e).strip().splitlines()[-1]}") from e
     if img is None or img.size == 0:
         raise ImageError(f"{name}: cannot read as an image ({describe_bytes(data)})")
+    check_pixels(img.shape[1], img.shape[0], max_pixels, name)
     return img
 
 
-def read_image(path) -> np.ndarray:
-    """Read an image file; raises :class:`ImageError` naming the file if it cannot be used."""
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from an encoded image's header, without decoding its pixels; None where the header
+    cannot be read (OpenCV may still decode the file: its size is checked after decoding then)."""
+    import io
+    import warnings
+
+    if data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR":  # the commonest bomb: read its size directly
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    try:
+        from PIL import Image
+    except ImportError:  # Pillow comes with matplotlib; without it the size is checked after decoding
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # DecompressionBombWarning: emorec applies its own limit
+        try:
+            with Image.open(io.BytesIO(data)) as im:  # lazy: reads the header only
+                return im.size
+        except Image.DecompressionBombError:  # over PIL's own limit (2x 89 Mpx): no size to report
+            return (2 ** 31, 1)
+        except Exception:
+            return None
+
+
+def check_pixels(w: int, h: int, max_pixels: int | None, name: str) -> None:
+    if max_pixels and w * h > max_pixels:
+        size = f"{w}x{h} = {w * h:,} pixels" if w < 2 ** 31 else "over 178 million pixels"
+        raise TooManyPixels(f"{name}: image is {size}; the limit is {max_pixels:,} "
+                            f"({max_pixels / 1e6:g} megapixels; raise it with max_pixels / --max-megapixels)")
+
+
+def read_image(path, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
+    """Read an image file; raises :class:`ImageError` naming the file if it cannot be used, and
+    :class:`TooManyPixels` if it holds more than ``max_pixels`` (None: no limit)."""
     path = Path(path)
     if path.is_dir():
         raise ImageError(f"{path}: is a folder, not an image")
@@ -141,7 +180,7 @@ def read_image(path) -> np.ndarray:
         raise ImageError(f"{path}: no such file") from None
     except OSError as e:
         raise ImageError(f"{path}: cannot read: {e.strerror or e}") from e
-    return decode_image(data, str(path))
+    return decode_image(data, str(path), max_pixels)
 
 
 def find_images(paths, recursive: bool = True) -> tuple[list[Path], list[Path]]:

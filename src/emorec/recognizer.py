@@ -3,7 +3,7 @@
 >>> from emorec import EmotionRecognizer
 >>> rec = EmotionRecognizer(model="fer2013")          # or "ferplus", or a path to an .onnx
 >>> rec = EmotionRecognizer(detector="yunet")         # the DNN face detector; "haar" (default) or an object
->>> faces = rec.analyze("photo.jpg")                   # or a BGR / RGB / grey numpy image, or bytes
+>>> faces = rec.analyze("photo.jpg")                   # or a PIL image, bytes, or a numpy image (color="bgr"|"rgb"|"grey")
 >>> faces[0].box, faces[0].emotion, faces[0].scores    # (x, y, w, h), 'happy', {'angry': 0.01, ...}
 >>> [f.to_dict() for f in faces]                       # the JSON of `emorec detect --json`
 
@@ -29,28 +29,36 @@ from .detectors import Detections, get_detector
 from .errors import ImageError
 
 COLORS = ("bgr", "rgb", "grey", "gray")
+UNSURE = "unsure"  # how a face whose label is withheld (below min_confidence) is drawn and printed
 
 
 @dataclass
 class Face:
-    """One face: ``box`` (x, y, w, h) in pixels of the input image, top ``emotion``, ``scores``
-    (class -> probability, summing to 1). ``id`` is the track id in videos (None for photos);
-    ``detection`` the detector's confidence where it gives one (YuNet)."""
+    """One face: ``box`` (x, y, w, h) in pixels of the input image, clipped to it; ``emotion``, the top class,
+    or None when its probability is below the recogniser's ``min_confidence`` (the label is withheld: "unsure";
+    the scores are kept); ``scores`` (class -> calibrated probability, summing to 1); ``confidence``, the top
+    probability. ``id`` is the track id in videos (None for photos); ``detection`` the detector's confidence
+    where it gives one (YuNet)."""
 
     box: tuple[int, int, int, int]
-    emotion: str
+    emotion: Optional[str]
     scores: dict[str, float]
     id: Optional[int] = field(default=None, compare=False)
     detection: Optional[float] = field(default=None, compare=False)
 
     @property
     def confidence(self) -> float:
-        """Probability of the top emotion."""
-        return self.scores[self.emotion]
+        """Probability of the top emotion (also when its label is withheld)."""
+        return max(self.scores.values())
+
+    @property
+    def label(self) -> str:
+        """The emotion, or "unsure" where it is withheld."""
+        return self.emotion or UNSURE
 
     def to_dict(self) -> dict:
-        """``{"box": [x, y, w, h], "emotion": ..., "scores": {...}}`` (plus ``"id"`` when tracked and
-        ``"detection"`` when the detector gives a confidence)."""
+        """``{"box": [x, y, w, h], "emotion": ... (null: withheld), "scores": {...}}`` (plus ``"id"`` when
+        tracked and ``"detection"`` when the detector gives a confidence)."""
         d = {"box": [int(v) for v in self.box], "emotion": self.emotion,
              "scores": {k: float(v) for k, v in self.scores.items()}}
         if self.id is not None:
@@ -61,7 +69,11 @@ class Face:
 
 
 def as_image(image, color: str = "bgr") -> np.ndarray:
-    """A path, encoded bytes or numpy image -> numpy image in BGR(A) or grey channel order."""
+    """A path, encoded bytes, a PIL image or a numpy image -> numpy image in BGR(A) or grey channel order.
+
+    A numpy array carries no colour order: ``color`` says it ("bgr", as OpenCV reads; "rgb", as PIL,
+    matplotlib and imageio read; or "grey"). A PIL image is RGB by definition and is converted as such,
+    whatever ``color`` says."""
     from .images import decode_image, read_image
 
     if color not in COLORS:
@@ -70,6 +82,8 @@ def as_image(image, color: str = "bgr") -> np.ndarray:
         return read_image(image)
     if isinstance(image, (bytes, bytearray, memoryview)):
         return decode_image(bytes(image))
+    if is_pil_image(image):
+        image, color = pil_to_array(image), "rgb"
     img = np.asarray(image) if not isinstance(image, np.ndarray) else image
     if img.dtype == object or not (np.issubdtype(img.dtype, np.number) or img.dtype == bool):
         raise ImageError(f"expected an image array of numbers, got dtype {img.dtype}")
@@ -82,6 +96,23 @@ def as_image(image, color: str = "bgr") -> np.ndarray:
     if color == "rgb" and img.ndim == 3:
         img = img[:, :, [2, 1, 0]] if img.shape[2] == 3 else img[:, :, [2, 1, 0, 3]]
     return img
+
+
+def is_pil_image(obj) -> bool:
+    """Whether ``obj`` is a PIL image (without importing PIL where the caller has not)."""
+    import sys
+
+    pil = sys.modules.get("PIL.Image")
+    return pil is not None and isinstance(obj, pil.Image)
+
+
+def pil_to_array(img) -> np.ndarray:
+    """A PIL image as a numpy array in RGB(A) or grey order (palettes, CMYK and other modes converted)."""
+    if img.mode.startswith("I"):  # 16-bit grey (PIL reads 16-bit PNGs as "I" or "I;16")
+        return np.clip(np.asarray(img), 0, 65535).astype(np.uint16)
+    if img.mode not in ("L", "F", "RGB", "RGBA"):
+        img = img.convert("RGBA" if "A" in img.mode or "transparency" in img.info else "RGB")
+    return np.asarray(img)
 
 
 class Frame:
@@ -132,10 +163,11 @@ class EmotionRecognizer:
 
     def __init__(self, model="fer2013", *, detector="haar", detector_model=None, margin: Optional[float] = None,
                  align: Optional[bool] = None, flip_tta: bool = False, runtime: str = "onnxruntime",
-                 threads: Optional[int] = None, **detector_options):
+                 threads: Optional[int] = None, min_confidence: float = 0.0, **detector_options):
         from .model_card import read_card, resolve
 
         path = resolve(model)  # a bad model name fails here, cheaply; the weights load on first use
+        self.min_confidence = check_min_confidence(min_confidence)
         if detector_model is not None:
             detector_options["model"] = detector_model
         self.detector = get_detector(detector, **detector_options)
@@ -154,7 +186,7 @@ class EmotionRecognizer:
 
     def __repr__(self) -> str:
         return (f"EmotionRecognizer(model={self.model!r}, detector={self.detector!r}, margin={self.margin}, "
-                f"align={self.align}, flip_tta={self.flip_tta})")
+                f"align={self.align}, flip_tta={self.flip_tta}, min_confidence={self.min_confidence})")
 
     @property
     def classifier(self):
@@ -196,28 +228,51 @@ class EmotionRecognizer:
             return np.zeros((0, len(self.classes)), np.float32)
         return self.classifier.predict(self.crops(frame, found), flip=flip)
 
-    def faces(self, found, probs, ids=None) -> list[Face]:
-        """:class:`Face` objects from detections (or boxes) and probability rows."""
+    def faces(self, found, probs, ids=None, shape=None, min_confidence: Optional[float] = None) -> list[Face]:
+        """:class:`Face` objects from detections (or boxes) and probability rows; with the image's ``shape``,
+        boxes are clipped to the image (a detector's box may reach past the edge of a face cut by it; the crop
+        was taken from the whole box)."""
         found = found if isinstance(found, Detections) else Detections(found)
+        boxes = found.boxes if shape is None else clip_boxes(found.boxes, shape)
+        least = self.min_confidence if min_confidence is None else check_min_confidence(min_confidence)
         classes = self.classes
         out = []
-        for i, (b, p) in enumerate(zip(found.boxes, probs)):
+        for i, (b, p) in enumerate(zip(boxes, probs)):
             k = int(np.argmax(p))
-            out.append(Face(box=tuple(int(v) for v in b), emotion=classes[k],
+            out.append(Face(box=tuple(int(v) for v in b), emotion=classes[k] if p[k] >= least else None,
                             scores={c: float(v) for c, v in zip(classes, p)},
                             id=None if ids is None else int(ids[i]),
                             detection=None if found.scores is None else float(found.scores[i])))
         return out
 
     # ------------------------------------------------------------------ the one call most people use
-    def analyze(self, image, *, color: str = "bgr", flip: bool | None = None) -> list[Face]:
+    def analyze(self, image, *, color: str = "bgr", flip: bool | None = None,
+                min_confidence: Optional[float] = None) -> list[Face]:
         """Every face of ``image``, largest first.
 
-        ``image``: a path (str/Path), encoded bytes, or a numpy image: BGR (default), RGB
-        (``color="rgb"``) or grey; uint8, uint16 or float; 3 or 4 channels. ``flip`` overrides the
-        recognizer's ``flip_tta`` for this call. Raises :class:`emorec.errors.ImageError` for an
+        ``image``: a path (str/Path), encoded bytes, a PIL image (RGB by definition), or a numpy image:
+        a numpy array carries no colour order, so ``color`` says it: "bgr" (the default: OpenCV's
+        ``cv2.imread``), "rgb" (PIL, matplotlib, imageio) or "grey"; uint8, uint16 or float; 3 or 4 channels. ``flip`` overrides the
+        recognizer's ``flip_tta`` and ``min_confidence`` its ``min_confidence`` for this call. Raises :class:`emorec.errors.ImageError` for an
         image it cannot use; an image without faces gives ``[]``.
         """
         frame = self.frame(image, color)
         found = self.detect(frame)
-        return self.faces(found, self.classify(frame, found, flip=flip))
+        return self.faces(found, self.classify(frame, found, flip=flip), shape=frame.shape,
+                          min_confidence=min_confidence)
+
+
+def check_min_confidence(value) -> float:
+    value = float(value)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"min_confidence is a probability in [0, 1], got {value}")
+    return value
+
+
+def clip_boxes(boxes, shape) -> np.ndarray:
+    """Boxes (N, 4) x, y, w, h cut to the part inside an image of ``shape`` (H, W, ...), at least 1 px a side."""
+    b = np.asarray(boxes, np.int64).reshape(-1, 4)
+    H, W = shape[:2]
+    x0, y0 = np.clip(b[:, 0], 0, W - 1), np.clip(b[:, 1], 0, H - 1)
+    x1, y1 = np.clip(b[:, 0] + b[:, 2], x0 + 1, W), np.clip(b[:, 1] + b[:, 3], y0 + 1, H)
+    return np.stack([x0, y0, x1 - x0, y1 - y0], axis=1).astype(np.int32)

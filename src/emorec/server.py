@@ -414,6 +414,30 @@ class Analyzer:
         self.served = 0
         self.skipped = 0  # analyses never run: their client left, or they waited too long for a thread
         self._cv2_threads = None
+        self._problems: dict = {}  # detector -> why it cannot be used here (None: usable), checked once
+
+    def detector_problem(self, name: str) -> Optional[str]:
+        """Why the face detector ``name`` cannot be used on this server (its model file is missing or
+        broken), in words without paths; None when it can. Checked once per detector (the file is never
+        fetched because of a request: only the default detector may be, at start)."""
+        if name not in self._problems:
+            from .detectors import get_detector
+            from .errors import ModelError
+
+            problem = None
+            if name != "haar":
+                try:
+                    get_detector(name, model=self.config.detector_model,
+                                 download=name == self.config.default_detector)
+                except ModelError as e:
+                    log.warning("face detector %s unavailable: %s", name, e)
+                    problem = (f"its model file is not installed on this server (the server log says where it was "
+                               f"looked for; its operator can give it with --detector-model or $EMOREC_YUNET)")
+            self._problems[name] = problem
+        return self._problems[name]
+
+    def usable_detectors(self) -> list:
+        return [d for d in self.config.detectors if self.detector_problem(d) is None]
 
     def admit(self) -> Slot:
         """A slot for one request, before its body is read; 503 busy when all are taken."""
@@ -457,11 +481,13 @@ class Analyzer:
         cv2.setNumThreads(self.config.threads_per_worker)
         for m in self.config.preload:
             self.recognizer(m, self.config.default_detector, download=True)
+        self.usable_detectors()  # log now which detectors this server cannot offer
 
-    def _run(self, data: bytes, model: str, flip: bool, name: str, detector: Optional[str] = None) -> dict:
+    def _run(self, data: bytes, model: str, flip: bool, name: str, detector: Optional[str] = None,
+             min_confidence: float = 0.0) -> dict:
         cfg = self.config
         img = decode_image(data, cfg.max_pixels, name, cfg.max_decoded_bytes)
-        faces = self.recognizer(model, detector).analyze(img, flip=flip)
+        faces = self.recognizer(model, detector).analyze(img, flip=flip, min_confidence=min_confidence)
         return {"width": int(img.shape[1]), "height": int(img.shape[0]), "faces": [f.to_dict() for f in faces]}
 
     def _finished(self, slot: Slot, fut):
@@ -473,7 +499,8 @@ class Analyzer:
         slot.free()
 
     async def analyze(self, slot: Slot, data: bytes, model: str, flip: bool, name: str = "upload",
-                      detector: Optional[str] = None, client_gone: Optional[asyncio.Future] = None) -> dict:
+                      detector: Optional[str] = None, client_gone: Optional[asyncio.Future] = None,
+                      min_confidence: float = 0.0) -> dict:
         """Run one analysis in the pool; ``slot`` is freed when it ends (or when it is dropped unrun).
 
         While queued: past ``queue_timeout_s``, or when ``client_gone`` completes, the analysis is taken
@@ -487,7 +514,7 @@ class Analyzer:
         def job():
             began.append(time.monotonic())
             loop.call_soon_threadsafe(lambda: started.done() or started.set_result(None))
-            return self._run(data, model, flip, name, detector)
+            return self._run(data, model, flip, name, detector, min_confidence)
 
         try:
             fut = self._pool.submit(job)
@@ -614,7 +641,7 @@ def create_app(config: Optional[ServerConfig] = None):
             return refuse(422, "corrupt_image", str(exc))
         if isinstance(exc, ModelError):  # the server's files: the message (paths) stays in the log
             log.error("model or detector unavailable on %s: %s", request.url.path, exc)
-            return refuse(503, "model_unavailable", "the model or face detector asked for cannot be loaded on "
+            return refuse(500, "model_unavailable", "the model or face detector asked for cannot be loaded on "
                                                     "this server (the server log says why)")
         code = {DataError: "invalid_data", VideoError: "invalid_video"}.get(type(exc), "cannot_analyze")
         log.error("%s on %s: %s", type(exc).__name__, request.url.path, exc)
@@ -680,6 +707,8 @@ def create_app(config: Optional[ServerConfig] = None):
                 "model": {"type": "string", "enum": list(cfg.models), "description": "overrides the query"},
                 "detector": {"type": "string", "enum": list(cfg.detectors), "description": "overrides the query"},
                 "flip": {"type": "boolean", "description": "overrides the query"},
+                "min_confidence": {"type": "number", "minimum": 0, "maximum": 1,
+                                   "description": "overrides the query: below it a face's emotion is null"},
             }}}}},
         "responses": {str(s): {"description": d, "content": {"application/json": {"schema": {
             "type": "object", "properties": {"error": {"type": "string"}, "detail": {"type": "string"}}}}}}
@@ -700,6 +729,18 @@ def create_app(config: Optional[ServerConfig] = None):
             return False
         raise Refused(422, "invalid_option", f"flip must be true or false, not {str(value)[:50]!r}")
 
+    def parse_min_confidence(value) -> float:
+        if value is None or value == "":
+            return 0.0
+        try:
+            p = float(value)
+        except (TypeError, ValueError):
+            p = float("nan")
+        if not 0.0 <= p <= 1.0:
+            raise Refused(422, "invalid_option", f"min_confidence must be a probability from 0 to 1, not "
+                                                 f"{str(value)[:50]!r}")
+        return p
+
     def choose(kind: str, value, allowed: tuple, default: str) -> str:
         value = value or default
         if value not in allowed:
@@ -714,7 +755,10 @@ def create_app(config: Optional[ServerConfig] = None):
                                                                      f"(default {cfg.default_model})"),
                       detector: Optional[str] = Query(None, description=f"one of {', '.join(cfg.detectors)} "
                                                                         f"(default {cfg.default_detector})"),
-                      flip: Optional[str] = Query(None, description="average with the mirrored face (true/false)")):
+                      flip: Optional[str] = Query(None, description="average with the mirrored face (true/false)"),
+                      min_confidence: Optional[str] = Query(None, description="withhold the label (emotion null) of a "
+                                                                              "face whose top probability is below "
+                                                                              "this (0-1; default 0)")):
         """Returns `{"file", "model", "detector", "flip", "width", "height", "faces": [{"box": [x, y, w, h],
         "emotion", "scores"}]}`: per face the same JSON as `emorec detect --json`."""
         t0 = time.perf_counter()
@@ -735,21 +779,27 @@ def create_app(config: Optional[ServerConfig] = None):
             model_name = choose("model", form.fields.get("model") or model, cfg.models, cfg.default_model)
             detector_name = choose("detector", form.fields.get("detector") or detector, cfg.detectors,
                                    cfg.default_detector)
+            problem = analyzer.detector_problem(detector_name)
+            if problem:
+                raise Refused(422, "detector_unavailable", f"the {detector_name} face detector is not available on "
+                                                           f"this server: {problem}; use one of "
+                                                           f"{', '.join(analyzer.usable_detectors())}")
             do_flip = parse_flip(form.fields["flip"] if "flip" in form.fields else (flip or False))
+            least = parse_min_confidence(form.fields.get("min_confidence", min_confidence))
             name = form.filename
             data = form.take_file()
             del form
             fmt, _, _ = sniff_image(data, cfg.max_pixels, cfg.max_decoded_bytes)
             gone = asyncio.ensure_future(wait_for_disconnect(request.receive))
             handed = True  # from here the analyzer frees the slot, when the analysis ends or is dropped
-            result = await analyzer.analyze(slot, data, model_name, do_flip, name, detector_name, gone)
+            result = await analyzer.analyze(slot, data, model_name, do_flip, name, detector_name, gone, least)
         finally:
             if gone is not None:
                 gone.cancel()
             if not handed:
                 slot.free()
         return {"file": name, "format": ALLOWED_FORMATS[fmt], "model": model_name, "detector": detector_name,
-                "flip": do_flip, **result, "elapsed_ms": round((time.perf_counter() - t0) * 1000, 1)}
+                "flip": do_flip, "min_confidence": least, **result, "elapsed_ms": round((time.perf_counter() - t0) * 1000, 1)}
 
     @app.get("/v1/models", summary="Cards of the models and the face detectors a request may choose",
              tags=["models"])
@@ -759,7 +809,7 @@ def create_app(config: Optional[ServerConfig] = None):
         return {"default": cfg.default_model,
                 "models": [public_card(c) for c in list_models() if c.get("name") in cfg.models],
                 "default_detector": cfg.default_detector,
-                "detectors": [{"name": d, "description": DESCRIPTIONS.get(d, "")} for d in cfg.detectors]}
+                "detectors": [{"name": d, "description": DESCRIPTIONS.get(d, "")} for d in analyzer.usable_detectors()]}
 
     @app.get("/healthz", summary="Liveness and limits", tags=["service"])
     def healthz():
@@ -771,7 +821,9 @@ def create_app(config: Optional[ServerConfig] = None):
                            "analysis_timeout_s": cfg.analysis_timeout_s, "workers": cfg.workers,
                            "max_pending": cfg.max_pending, "max_connections": cfg.max_connections},
                 "models": list(cfg.models), "default_model": cfg.default_model,
-                "detectors": list(cfg.detectors), "default_detector": cfg.default_detector, **cfg.extra}
+                "detectors": analyzer.usable_detectors(), "default_detector": cfg.default_detector,
+                "unavailable_detectors": {d: analyzer.detector_problem(d) for d in cfg.detectors
+                                          if analyzer.detector_problem(d)}, **cfg.extra}
 
     @app.get("/", include_in_schema=False)
     def index():

@@ -41,13 +41,15 @@ class ImageSource:
     """Photos from files and folders (folders searched recursively for image extensions).
 
     ``problems``: folders without images; ``skipped``: (folder, number of non-image files left out).
+    ``max_pixels``: an image of more pixels is refused, named, before it is decoded (None: no limit).
     """
 
     kind = "images"
 
-    def __init__(self, paths):
-        from .images import find_images
+    def __init__(self, paths, max_pixels: Optional[int] = None):
+        from .images import MAX_PIXELS, find_images
 
+        self.max_pixels = MAX_PIXELS if max_pixels is None else max_pixels
         self.jobs: list[tuple[Path, Optional[Path]]] = []
         self.problems: list[str] = []
         self.skipped: list[tuple[Path, int]] = []
@@ -71,7 +73,7 @@ class ImageSource:
         for path, root in self.jobs:
             name = str(path)
             try:
-                image = read_image(path)
+                image = read_image(path, self.max_pixels or None)
             except (EmorecError, ValueError, MemoryError) as e:
                 msg = str(e) if name in str(e) else f"{name}: {e}"
                 yield FrameItem(name, error=msg, root=root, path=path)

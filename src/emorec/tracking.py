@@ -169,7 +169,7 @@ class FaceTracker:
         shown = [tr for tr in self.tracks if tr.probs is not None and tr.missed <= self.hold]
         shown.sort(key=lambda tr: tr.id)
         return self.rec.faces([np.rint(tr.box).astype(int) for tr in shown], [tr.probs for tr in shown],
-                              ids=[tr.id for tr in shown])
+                              ids=[tr.id for tr in shown], shape=frame.shape)
 
     def _merge_duplicates(self):
         """Two tracks on one face (after drift): keep the older one."""

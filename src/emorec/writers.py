@@ -58,7 +58,7 @@ class TextLines(Writer):
     def write(self, item, faces):
         where = item.source if item.time is None else f"{item.source} frame {item.index}"
         for i, f in enumerate(faces if self.show_faces else [], 1):
-            self.emit(f"{where}: face {f.id or i} [{', '.join(map(str, f.box))}] {f.emotion} {f.confidence:.2f}", False)
+            self.emit(f"{where}: face {f.id or i} [{', '.join(map(str, f.box))}] {f.label} {f.confidence:.2f}", False)
         if not faces:
             self.emit(f"{where}: no face found", self.no_face_to_stderr)
 

@@ -1,34 +1,18 @@
 """Face detection with OpenCV's Haar cascade (``haarcascade_frontalface_default.xml``): the seed's method.
 
-The cascade runs on the plain grey image (no equalisation: on real photos CLAHE cost time and added
-false faces on necks, chests and hair; bench/bench_detector.py). The smallest face to find is given in
-pixels of the input image (``min_size``), so a small face in a large photo is found as readily as in a
-small one, and the search runs on a copy downscaled so that this smallest face measures ``work_size``
-pixels there: a 640x480 frame with faces of 40 px and more is searched at 384x288. Boxes come back in
-pixels of the input. Every face is kept, not just the largest.
+The cascade runs on the plain grey image. The smallest face to find is given in pixels of the input image
+(``min_size``; by default 40 px, or 1/25 of the shorter side of a large image), and the search runs on a copy
+downscaled so that this smallest face measures ``work_size`` (24) pixels there: a 640x480 frame is searched at
+384x288. Boxes come back in pixels of the input. Every face is kept, not just the largest.
 
-The search is permissive, so a box the cascade is not sure of must be confirmed. Its windows (at scale
-steps of 1.3) are grouped here as OpenCV groups them, and every group is kept for now: a face turned 15-25
-degrees often gathers only one or two windows, and OpenCV's grouping (``min_neighbors`` 1) drops a lone one.
-A group of more windows whose cascade weight (the last stage's sum) is below ``strong`` must pass the
-*tilt check* (``verify="tilt"``): the box and a quarter of it around are cut out of the searched copy, turned
-15 degrees each way with the face at 32 px, and the face cascade runs there again at a fine scale step; the
-box is kept when at least 7 windows of about its size find a face centred near its centre in one of the two
-turned views, or 16 in the view not turned. A turned face stands upright in one of the views and gathers
-many windows; the ties, collars, chins, fur and strands of hair Haar takes for faces gather few in all.
-A lone window's box must gather 12 in a turned view (``lone_hits``). Last, of boxes that cover one another
-(more than half the smaller one) only the one with the highest cascade weight stays: OpenCV's grouping
-joins only windows of like size and place, and left a second, offset box on some faces. Each view costs
-about 0.6 ms, on one or two boxes a frame.
-
-On bench/bench_detector.py (its docstring has the figures and the variants measured), over five fresh draws
-of portraits and group scenes held out from every choice above (seeds 20-24), the default finds 86.2% of 600
-group faces (the old CLAHE default 84.3%, the previous default, without lone windows at step 1.2, 85.5%), with
-false faces on 0.2% of 1,680 portrait frames (previous 0.6%, CLAHE 17.6%) and 1 false box on the 24 photos, in
-11.6 ms a 640x480 frame (previous 13.1).
-``verify="eye"`` (a default before the tilt check, with ``strong`` 4, ``min_neighbors`` 2 and no lone
-windows) asks instead for an eye in the box's upper half (OpenCV's ``haarcascade_eye``): it also rejects
-faces turned more than about 15 degrees.
+The search is permissive: every window the cascade accepts is kept and the windows are grouped as OpenCV
+groups them (:func:`group_windows`), a lone window too (a face turned 15-25 degrees often gathers only one).
+Each group is then *confirmed* (:func:`confirmed`): the cascade, run again on the box alone (at 32 px, a fine
+scale step), must find the face there with 13 windows, in the box as it is or turned 15 degrees one way or the
+other. A face, upright or turned, stands upright enough in one of the
+three views to gather many windows; the ties, buttons, fabric, hair and fur the cascade takes for faces
+gather few in all three. Last, of boxes that cover one another only the one the cascade is surer of stays
+(:func:`one_box_a_face`). With ``min_neighbors`` given, the detector is OpenCV's ``detectMultiScale`` as it is.
 
 OpenCV 5.0 wheels dropped ``cv2.CascadeClassifier`` and the cascade files from the main build, so
 emorec depends on ``opencv-python-headless<5``; :func:`cascade_path` says so clearly if it meets one.
@@ -48,27 +32,21 @@ from . import BaseDetector, Detections
 CASCADE = "haarcascade_frontalface_default.xml"
 WINDOW = 24  # the cascade's own window: no face smaller than this can be found
 
-# Defaults measured on real photographs with bench/bench_detector.py (its docstring has the figures).
-SCALE_FACTOR = 1.3  # between the face sizes searched (1.2 before lone windows were kept: 1.3 is faster, and finds more)
-MIN_NEIGHBORS = 1
-MIN_SIZE = 40  # smallest face, in pixels of the input image
+# Defaults chosen on real photographs (bench/bench_scales.py; bench/RESULTS.md has the figures and the variants)
+SCALE_FACTOR = 1.3  # between the face sizes searched
+MIN_SIZE = 40  # smallest face, in pixels of the input image ...
+MIN_FACE_FRACTION = 1 / 25  # ... or this part of its shorter side where that is larger (and min_size is not given)
 WORK_SIZE = 24  # the search runs on a copy where the smallest face measures this many pixels
-EQUALIZE = "none"
 FINE_STEP = 1.05  # the scale step of a narrowed search (tracking)
-STRONG = 6.0  # boxes whose cascade weight is below this must be confirmed (0: keep every box)
-VERIFY = "tilt"  # how: "tilt" (the face cascade again, on the box turned each way) or "eye" (an eye in it)
 MARGIN = 0.05  # crop margin around a Haar box (bench/bench_crop_geometry.py)
 
-# the tilt check (tilt_confirms; bench/bench_detector.py's docstring has the variants measured)
-TILT_DEGREES = 15.0  # the box is looked at turned this much each way
-TILT_PX = 32  # with the box's side at this many pixels
-TILT_STEP = 1.05  # the scale step of the cascade there
-TILT_HITS = 7  # windows that must find the face, in one of the two turned views, to keep the box
-UPRIGHT_HITS = 16  # or in the view not turned (an upright face weak at +-15 degrees): more are asked there
-LONE_HITS = 12  # a box of a lone window (OpenCV's grouping drops it) is kept when a turned view gathers this many
+# the check every box passes (confirmed): the cascade must find the face again with HITS windows in a view of it
+HITS = 13  # windows of about the box's size, centred near its centre, in one view of the box:
+TILT_DEGREES = 15.0  # the box as it is, or turned this much one way or the other,
+TILT_PX = 32  # with the box's side at this many pixels,
+TILT_STEP = 1.05  # at this scale step
 GROUP_EPS = 0.2  # OpenCV's grouping of the cascade's windows (detectMultiScale's GROUP_EPS)
 OVERLAP = 0.5  # of two boxes covering more than this of the smaller one, the cascade's surer one is kept
-EYES = "haarcascade_eye.xml"  # the eye check's cascade
 
 _OPENCV_HINT = ('emorec needs OpenCV 4.x with the Haar cascades (OpenCV 5 wheels dropped them): '
                 'pip install "opencv-python-headless>=4.8,<5"')
@@ -107,16 +85,14 @@ def load_cascade(name: str = CASCADE):
 class HaarDetector(BaseDetector):
     """Haar-cascade face detector.
 
-    ``min_size``: the smallest face, in pixels of the input image. ``work_size``: the search runs on a
-    copy downscaled so that a face of ``min_size`` measures this many pixels (>= 24, the cascade's
-    window; 0 = search at full size). ``equalize``: "none" (default), "clahe" (local histogram
-    equalisation) or "hist" (global). ``scale_factor`` / ``min_neighbors``: the cascade's own settings.
-    ``strong``: a box whose cascade weight is below this is kept only if ``verify`` confirms it (0: keep
-    every box); ``verify``: "tilt" (the cascade finds the face again in the box turned +-15 degrees) or
-    "eye" (an eye is found in its upper half). ``lone_hits``: a group of no more than ``min_neighbors``
-    windows (OpenCV's grouping drops it) is kept when the cascade finds the face with this many windows in the
-    box turned +-15 degrees; the windows are then grouped here, and of boxes that cover one another only the
-    surest is kept (0: OpenCV's grouping, lone windows dropped). ``margin``: the crop margin around its boxes.
+    ``min_size``: the smallest face, in pixels of the input image (default: 40, or 1/25 of a large image's
+    shorter side: :func:`smallest_face`). ``work_size``: the search runs on a copy downscaled so
+    that a face of ``min_size`` measures this many pixels (>= 24, the cascade's window; 0 = search at full size).
+    ``scale_factor``: the step between face sizes searched. By default every window of the cascade is kept,
+    grouped as OpenCV groups them, and a group is a face when it passes :func:`confirmed`; given
+    ``min_neighbors``, the detector is OpenCV's ``detectMultiScale`` as it is: groups of more than that many
+    windows, unchecked (the seed's and ``fer``'s way: ``scale_factor=1.1, min_neighbors=5``). ``margin``: the crop margin
+    around its boxes.
     """
 
     name = "haar"
@@ -124,60 +100,45 @@ class HaarDetector(BaseDetector):
     align = False
     min_px = WINDOW
 
-    def __init__(self, *, scale_factor: float = SCALE_FACTOR, min_neighbors: int = MIN_NEIGHBORS,
-                 min_size: int = MIN_SIZE, work_size: int = WORK_SIZE, equalize: str = EQUALIZE,
-                 strong: float = STRONG, verify: str = VERIFY, lone_hits: int = LONE_HITS, margin: float = MARGIN,
+    def __init__(self, *, scale_factor: float = SCALE_FACTOR, min_size: Optional[int] = None,
+                 work_size: int = WORK_SIZE, min_neighbors: Optional[int] = None, margin: float = MARGIN,
                  cascade: str = CASCADE):
         if not scale_factor > 1.0:
             raise ValueError(f"scale_factor must be > 1, got {scale_factor}")
-        if min_neighbors < 0:
+        if min_neighbors is not None and min_neighbors < 0:
             raise ValueError(f"min_neighbors must be >= 0, got {min_neighbors}")
-        if not min_size >= 1:
+        if min_size is not None and not min_size >= 1:
             raise ValueError(f"min_size is the smallest face in pixels (>= 1), got {min_size}")
         if work_size and work_size < WINDOW:
             raise ValueError(f"work_size must be 0 (full size) or >= {WINDOW} (the cascade's window), got {work_size}")
         if margin < 0:
             raise ValueError(f"margin must be >= 0, got {margin}")
-        equalize = {True: "hist", False: "none", None: "none"}.get(equalize, equalize)
-        if equalize not in ("hist", "clahe", "none"):
-            raise ValueError(f"equalize must be 'none', 'clahe' or 'hist', got {equalize!r}")
-        if verify not in ("tilt", "eye"):
-            raise ValueError(f"verify must be 'tilt' or 'eye', got {verify!r}")
-        if lone_hits < 0:
-            raise ValueError(f"lone_hits must be >= 0 (0: drop lone windows, as OpenCV does), got {lone_hits}")
         self.scale_factor = float(scale_factor)
-        self.min_neighbors = int(min_neighbors)
-        self.min_size = int(round(min_size))
+        self.min_size = None if min_size is None else int(round(min_size))
         self.work_size = int(work_size)
-        self.equalize = equalize
+        self.min_neighbors = None if min_neighbors is None else int(min_neighbors)
         self.margin = float(margin)
-        self.strong = float(strong)
-        self.verify = verify
-        self.lone_hits = int(lone_hits)
         self.cascade = cascade
-        if self.strong > 0 and verify == "eye":
-            load_cascade(EYES)
         load_cascade(cascade)  # fail now, with the clear message, rather than on the first frame
 
     def __repr__(self) -> str:
-        return (f"HaarDetector(scale_factor={self.scale_factor}, min_neighbors={self.min_neighbors}, "
-                f"min_size={self.min_size}, work_size={self.work_size}, equalize={self.equalize!r}, "
-                f"strong={self.strong}, verify={self.verify!r}, lone_hits={self.lone_hits})")
+        return (f"HaarDetector(scale_factor={self.scale_factor}, min_size={self.min_size}, "
+                f"work_size={self.work_size}, min_neighbors={self.min_neighbors})")
 
-    def _detect(self, grey: np.ndarray, min_px: Optional[int], max_px: Optional[int]) -> Detections:
+    def search_copy(self, grey: np.ndarray, min_px: Optional[int]) -> tuple[np.ndarray, float, int]:
+        """(the copy searched, its scale, the smallest window there) for a face of ``min_px`` and more."""
         import cv2
 
-        min_px = max(WINDOW, min_px or self.min_size)
+        min_px = max(WINDOW, min_px or smallest_face(grey.shape, self.min_size))
         h, w = grey.shape
         scale = min(1.0, self.work_size / min_px) if self.work_size else 1.0
         if scale < 1.0:
             grey = cv2.resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))),
                               interpolation=cv2.INTER_AREA)
-        if self.equalize == "hist":
-            grey = cv2.equalizeHist(grey)
-        elif self.equalize == "clahe":
-            grey = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(grey)
-        m = max(WINDOW, int(round(min_px * scale)))
+        return grey, scale, max(WINDOW, int(round(min_px * scale)))
+
+    def _detect(self, grey: np.ndarray, min_px: Optional[int], max_px: Optional[int]) -> Detections:
+        grey, scale, m = self.search_copy(grey, min_px)
         if min(grey.shape) < m:
             return Detections.empty()
         kw = {} if max_px is None else {"maxSize": (int(max_px * scale) + 1,) * 2}
@@ -185,40 +146,36 @@ class HaarDetector(BaseDetector):
         # steps through sizes finely, so a face between two of the full search's sizes is not lost
         step = self.scale_factor if max_px is None else min(self.scale_factor, FINE_STEP)
         cascade = load_cascade(self.cascade)
-        if not self.lone_hits:  # OpenCV's own grouping: boxes of more than min_neighbors windows
-            boxes, _, weights = cascade.detectMultiScale3(
-                grey, scaleFactor=step, minNeighbors=self.min_neighbors, minSize=(m, m), outputRejectLevels=True, **kw)
-            boxes, weights = np.asarray(boxes).reshape(-1, 4), np.asarray(weights, np.float64).ravel()
-            lone = np.zeros(len(boxes), bool)
-        else:  # every window, grouped here: the lone ones too
+        if self.min_neighbors is not None:  # OpenCV's own grouping: boxes of more than min_neighbors windows
+            boxes = cascade.detectMultiScale(grey, scaleFactor=step, minNeighbors=self.min_neighbors, minSize=(m, m),
+                                             **kw)
+            found = Detections(np.asarray(boxes).reshape(-1, 4))
+        else:  # every window, grouped here (a lone one too), each group checked
             windows, _, levels = cascade.detectMultiScale3(
                 grey, scaleFactor=step, minNeighbors=0, minSize=(m, m), outputRejectLevels=True, **kw)
-            boxes, counts, weights = group_windows(windows, levels)
-            lone = counts <= self.min_neighbors
-        keep = np.array([tilt_confirms(grey, b, cascade, self.lone_hits, upright=0) if alone
-                         else self.strong <= 0 or w >= self.strong or self._confirmed(grey, b, cascade)
-                         for b, w, alone in zip(boxes, weights, lone)], bool)
-        boxes, weights = boxes[keep], weights[keep]
-        if self.lone_hits:
-            boxes = boxes[one_box_a_face(boxes, weights)]
-        found = Detections(boxes)  # (the weights are no probability: not reported as a score)
+            boxes, _, weights = group_windows(windows, levels)
+            keep = np.array([confirmed(grey, b, cascade) for b in boxes], bool)
+            boxes, weights = boxes[keep], weights[keep]
+            found = Detections(boxes[one_box_a_face(boxes, weights)])  # (weights are no probability: not reported)
         return found.transformed(scale) if scale != 1.0 else found
 
-    def _confirmed(self, grey: np.ndarray, box, cascade) -> bool:
-        """Whether a box the cascade is not sure of is a face after all, by the ``verify`` check."""
-        if self.verify == "eye":
-            return has_eye(grey, box)
-        return tilt_confirms(grey, box, cascade)
+
+def smallest_face(shape, min_size: Optional[int] = None) -> int:
+    """The smallest face to search for in an image of ``shape``: ``min_size`` where given, else MIN_SIZE or
+    MIN_FACE_FRACTION of the image's shorter side, whichever is larger. A 640x480 frame is searched down to
+    40 px (a 1280x960 one too), a 4000x3000 photo to 120 px: in large photos the smallest windows are where the cascade's
+    false faces are (buttons, fabric, armour) and where the time goes (bench/bench_scales.py)."""
+    if min_size:
+        return int(min_size)
+    return max(MIN_SIZE, int(round(min(shape[:2]) * MIN_FACE_FRACTION)))
 
 
-def tilt_confirms(grey: np.ndarray, box, cascade, turned: Optional[int] = None, upright: Optional[int] = None) -> bool:
-    """Whether ``cascade`` finds a face in ``box`` again: with at least ``turned`` windows (default TILT_HITS) in
-    the box turned TILT_DEGREES one way or the other, or ``upright`` (default UPRIGHT_HITS; 0: that view is not
-    looked at) in the box as it is. The views are looked at in that order and the first that finds enough decides."""
-    turned = TILT_HITS if turned is None else turned
-    upright = UPRIGHT_HITS if upright is None else upright
-    views = ((TILT_DEGREES, turned), (-TILT_DEGREES, turned)) + (((0.0, upright),) if upright else ())
-    return any(view_hits(grey, box, cascade, angle) >= need for angle, need in views)
+def confirmed(grey: np.ndarray, box, cascade) -> bool:
+    """Whether a group of the cascade's windows is a face: the cascade finds the face again with HITS windows
+    in one view of the box (as it is, or turned TILT_DEGREES one way or the other). A face, upright or turned,
+    stands upright enough in one view to gather many windows; the ties, buttons, fabric, hair and fur the
+    cascade takes for faces gather few in all three."""
+    return any(view_hits(grey, box, cascade, a) >= HITS for a in (0.0, TILT_DEGREES, -TILT_DEGREES))
 
 
 def view_hits(grey: np.ndarray, box, cascade, angle: float) -> int:
@@ -284,16 +241,3 @@ def one_box_a_face(boxes: np.ndarray, weights: np.ndarray, overlap: float = OVER
         if not covers[i, kept].any():
             kept.append(int(i))
     return np.array(sorted(kept), np.int64)
-
-
-def has_eye(grey: np.ndarray, box) -> bool:
-    """Whether OpenCV's eye cascade finds an eye in the upper half of a face box (seen at 100 px wide)."""
-    import cv2
-
-    x, y, w, h = (int(v) for v in box)
-    roi = grey[max(0, y + int(0.15 * h)):max(0, y + int(0.6 * h)), max(0, x):max(0, x + w)]
-    if roi.size == 0:
-        return False
-    z = 100.0 / w
-    roi = cv2.resize(roi, None, fx=z, fy=z, interpolation=cv2.INTER_AREA if z < 1 else cv2.INTER_LINEAR)
-    return len(load_cascade(EYES).detectMultiScale(roi, 1.1, 2, minSize=(12, 12), maxSize=(50, 50))) > 0

@@ -4,7 +4,10 @@ A small CNN (Wu et al., libfacedetection; 232 kB): boxes with a confidence and f
 nose tip, mouth corners), faces from about 10 px, turned or tilted. The model file is not part of the
 package: :func:`emorec.detectors.model_file.resolve_yunet` finds or fetches it. Like the Haar detector,
 the search runs on a copy downscaled so that the smallest face asked for measures ``work_size`` pixels
-there, never above ``max_side`` pixels on its longer side unless a smaller face is asked for.
+there. The network finds faces up to about 600 px (bench/bench_scales.py): where a face bigger than
+``LARGEST`` px could be in that copy (its shorter side is longer), a second search runs on a smaller copy,
+and so on, and the boxes of all of them are merged by non-maximum suppression. A 640x480 frame is searched once;
+a phone photo with a face of 2,500 px twice.
 
 It runs on ONNX Runtime by default (the runtime the classifier uses; 3.4 against 5.3 ms for OpenCV's
 DNN module on a 640x480 frame, bench/bench_detector.py), decoding the network's outputs as ``cv2.FaceDetectorYN``
@@ -25,7 +28,7 @@ from .model_file import resolve_yunet
 from .onnx_shape import free_dims
 
 # Defaults measured on real photographs with bench/bench_detector.py (its docstring has the figures).
-SCORE_THRESHOLD = 0.8
+SCORE_THRESHOLD = 0.85  # (0.8 let buttons and paintings through in large photos: bench/bench_scales.py)
 NMS_THRESHOLD = 0.3
 MIN_SIZE = 20  # smallest face, in pixels of the input image
 WORK_SIZE = 16  # the search runs on a copy where the smallest face measures this many pixels
@@ -35,6 +38,9 @@ ALIGN = True  # turn faces upright from the eyes before the crop (bench/bench_cr
 RUNTIME = "onnxruntime"  # or "opencv" (cv2.FaceDetectorYN): the same boxes, 1.6x the time (bench/bench_detector.py)
 RUNTIMES = ("onnxruntime", "opencv")
 TOP_K = 5000  # most faces kept before non-maximum suppression (cv2.FaceDetectorYN's usual setting)
+LARGEST = 400  # a searched copy is trusted with faces up to this many pixels (the network finds them up to ~600)
+NEXT_PASS = 0.1  # where bigger faces may be, the next search runs at this fraction of the previous size ...
+MIN_PASS = 160  # ... keeping at least this many pixels on the copy's shorter side
 
 STRIDES = (8, 16, 32)  # the network's three output grids; its input sides are padded to a multiple of 32
 OUTPUTS = tuple(f"{kind}_{s}" for kind in ("cls", "obj", "bbox", "kps") for s in STRIDES)
@@ -103,6 +109,39 @@ def decode(outputs: dict, width: int, score_threshold: float, nms_threshold: flo
     return rows
 
 
+def pass_scales(scale: float, largest: float, short: int) -> list[float]:
+    """The scales to search at: ``scale`` first; then, while a face of ``largest`` px (in the input) would measure
+    more than LARGEST px in the last copy, a copy NEXT_PASS the size (at least MIN_PASS px on its shorter side
+    ``short``, never larger than the last)."""
+    scales = [scale]
+    while largest * scales[-1] > LARGEST:
+        nxt = max(scales[-1] * NEXT_PASS, min(1.0, MIN_PASS / short))
+        if nxt >= scales[-1]:
+            break
+        scales.append(nxt)
+    return scales
+
+
+def resized(bgr: np.ndarray, scale: float) -> np.ndarray:
+    import cv2
+
+    if scale >= 1.0:
+        return bgr
+    h, w = bgr.shape[:2]
+    return cv2.resize(bgr, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+
+
+def merge(rows: np.ndarray, nms_threshold: float) -> np.ndarray:
+    """Rows of several searches (x, y, w, h, landmarks, score) with one face's boxes merged by non-maximum
+    suppression, the highest score kept."""
+    import cv2
+
+    if len(rows) < 2:
+        return rows
+    keep = cv2.dnn.NMSBoxes(rows[:, :4].tolist(), rows[:, 14].tolist(), 0.0, nms_threshold)
+    return rows[np.sort(np.asarray(keep, np.int64).reshape(-1))]
+
+
 class YuNetDetector(BaseDetector):
     """YuNet face detector.
 
@@ -118,13 +157,13 @@ class YuNetDetector(BaseDetector):
     min_px = 10
 
     def __init__(self, *, model=None, score_threshold: float = SCORE_THRESHOLD, nms_threshold: float = NMS_THRESHOLD,
-                 min_size: int = MIN_SIZE, work_size: int = WORK_SIZE, margin: float = MARGIN, align: bool = ALIGN,
+                 min_size: Optional[int] = None, work_size: int = WORK_SIZE, margin: float = MARGIN, align: bool = ALIGN,
                  runtime: str = RUNTIME, download: bool = True):
         if not 0.0 < score_threshold < 1.0:
             raise ValueError(f"score_threshold must be in (0, 1), got {score_threshold}")
         if not 0.0 < nms_threshold < 1.0:
             raise ValueError(f"nms_threshold must be in (0, 1), got {nms_threshold}")
-        if not min_size >= 1:
+        if min_size is not None and not min_size >= 1:
             raise ValueError(f"min_size is the smallest face in pixels (>= 1), got {min_size}")
         if work_size and work_size < 8:
             raise ValueError(f"work_size must be 0 (full size) or >= 8, got {work_size}")
@@ -136,7 +175,7 @@ class YuNetDetector(BaseDetector):
         self.model = resolve_yunet(model, download_missing=download)
         self.score_threshold = float(score_threshold)
         self.nms_threshold = float(nms_threshold)
-        self.min_size = int(round(min_size))
+        self.min_size = None if min_size is None else int(round(min_size))
         self.work_size = int(work_size)
         self.margin = float(margin)
         self.align = bool(align)
@@ -163,19 +202,19 @@ class YuNetDetector(BaseDetector):
         return net
 
     def _detect(self, bgr: np.ndarray, min_px: Optional[int], max_px: Optional[int]) -> Detections:
-        import cv2
-
-        min_px = max(self.min_px, min_px or self.min_size)
+        min_px = max(self.min_px, min_px or self.min_size or MIN_SIZE)
         h, w = bgr.shape[:2]
         scale = min(1.0, self.work_size / min_px) if self.work_size else 1.0
         scale = max(scale, min(1.0, MIN_INPUT / min(h, w)))  # a small region (a tracker's) keeps some context
-        if scale < 1.0:
-            bgr = cv2.resize(bgr, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-        rows = self._run(bgr)
+        largest = min(h, w) if max_px is None else min(h, w, max_px * 1.25)
+        passes = []
+        for s in pass_scales(scale, largest, min(h, w)):
+            rows = self._run(resized(bgr, s)).astype(np.float64)
+            rows[:, :14] /= s
+            passes.append(rows)
+        rows = passes[0] if len(passes) == 1 else merge(np.concatenate(passes), self.nms_threshold)
         if len(rows) == 0:
             return Detections.empty()
-        rows = rows.astype(np.float64)
-        rows[:, :14] /= scale
         found = Detections(np.rint(rows[:, :4]), rows[:, 14], rows[:, 4:14].reshape(-1, 5, 2))
         side = np.maximum(found.boxes[:, 2], found.boxes[:, 3])
         keep = side >= min_px * 0.8

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
-import pickle
 import time
 import warnings
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ import torch
 from ..errors import EmorecError, ModelError
 from ..model_card import preprocess_contract, sha256
 from ..preprocess import SCALING
+from .checkpoint import read_checkpoint
 from .net import ARCHITECTURES, WithSoftmax, build_model
 
 
@@ -26,25 +25,7 @@ def load_checkpoint(path) -> tuple[torch.nn.Module, dict]:
     file (an image, a pickle of something else, a truncated download) is a :class:`ModelError` naming it.
     """
     path = Path(path)
-    if not path.exists():
-        raise ModelError(f"{path}: checkpoint not found")
-    if path.is_dir():
-        raise ModelError(f"{path}: is a folder; give a checkpoint such as {path / 'best.pt'}")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # PyTorch's notes on pickle protocols would bury the message
-            ck = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise ModelError(f"{path}: not an emorec checkpoint (a .pt written by 'emorec train'): not a PyTorch file "
-                         "of tensors and plain values (it was read with weights_only=True)") from e
-    except (RuntimeError, EOFError, OSError, ValueError, TypeError, AttributeError, ImportError,
-            zipfile.BadZipFile) as e:
-        why = "truncated or damaged" if "zip" in str(e).lower() or isinstance(e, EOFError) else \
-            (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise ModelError(f"{path}: not an emorec checkpoint (a .pt written by 'emorec train'): {why}") from e
-    if not isinstance(ck, dict):
-        raise ModelError(f"{path}: not an emorec checkpoint (a .pt written by 'emorec train'): holds a "
-                         f"{type(ck).__name__}, not a dict")
+    ck = read_checkpoint(path)
     try:
         model = build_model(ck["arch"], len(ck["classes"]))
         model.load_state_dict(ck["model"])

@@ -19,10 +19,8 @@ import csv
 import json
 import math
 import os
-import pickle
 import random
 import time
-import warnings
 from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
@@ -33,7 +31,6 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from ..data import Dataset, load_dataset
-from ..errors import ModelError
 from ..evaluate import metrics, output_folder
 from .augment import augment
 from .config import AUGMENTATIONS, ConfigError, TrainConfig, selection_rule
@@ -201,17 +198,10 @@ def _save(obj, path: Path) -> None:
 
 
 def load_run_checkpoint(path: Path) -> dict:
-    """A checkpoint written by :func:`train` (tensors and plain types only: ``weights_only=True``)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ck = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, TypeError) as e:
-        raise ModelError(f"{path}: not a readable emorec checkpoint (damaged, or from an older emorec): "
-                         f"{type(e).__name__}") from e
-    if not isinstance(ck, dict) or "model" not in ck:
-        raise ModelError(f"{path}: not an emorec checkpoint")
-    return ck
+    """A checkpoint written by :func:`train` (:func:`emorec.training.checkpoint.read_checkpoint`)."""
+    from .checkpoint import read_checkpoint
+
+    return read_checkpoint(path)
 
 
 def _check_run_folder(cfg: TrainConfig, out: Path) -> None:

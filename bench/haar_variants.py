@@ -1,0 +1,58 @@
+"""Haar variants kept as comparisons for the benches, out of the package: each was a default of emorec's once,
+and each lost to today's on real photographs (bench/RESULTS.md has the figures).
+
+* ``EqualizedHaar``: local histogram equalisation (CLAHE) of the frame before the search, as the first emorec
+  default did (with scale_factor 1.1, min_neighbors 5, min 24 px at full size): it quadrupled the false faces
+  on portraits and cost time.
+* ``PreviousHaar``: the default of 2026-11-26 to 2026-12-05: a box of cascade weight 6 or more was kept
+  unchecked; a weaker group had to gather 7 windows in a view turned +-15 degrees or 16 in the upright one; a
+  lone window 12 in a turned view. It let buttons, fabric and armour through in large photos (the "strong"
+  boxes were never checked) and missed plain frontal faces whose upright view gathered 12-15 windows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from emorec.detectors import Detections
+from emorec.detectors.haar import (HaarDetector, TILT_DEGREES, group_windows, load_cascade, one_box_a_face,
+                                   view_hits)
+
+
+class EqualizedHaar(HaarDetector):
+    """The search on a CLAHE-equalised copy (clipLimit 2, 8x8 tiles)."""
+
+    def search_copy(self, grey, min_px):
+        import cv2
+
+        grey, scale, m = super().search_copy(grey, min_px)
+        return cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(grey), scale, m
+
+
+class PreviousHaar(HaarDetector):
+    """The previous default's rules (see the module docstring), on today's search (windows, grouping, sizes)."""
+
+    STRONG, TILT_HITS, UPRIGHT_HITS, LONE_HITS = 6.0, 7, 16, 12
+
+    def _detect(self, grey, min_px, max_px):
+        grey, scale, m = self.search_copy(grey, min_px)
+        if min(grey.shape) < m:
+            return Detections.empty()
+        cascade = load_cascade(self.cascade)
+        windows, _, levels = cascade.detectMultiScale3(grey, scaleFactor=self.scale_factor, minNeighbors=0,
+                                                       minSize=(m, m), outputRejectLevels=True)
+        boxes, counts, weights = group_windows(windows, levels)
+
+        def hits(b, angle):
+            return view_hits(grey, b, cascade, angle)
+
+        def keep(b, n, w):
+            if n <= 1:
+                return hits(b, TILT_DEGREES) >= self.LONE_HITS or hits(b, -TILT_DEGREES) >= self.LONE_HITS
+            return (w >= self.STRONG or hits(b, TILT_DEGREES) >= self.TILT_HITS
+                    or hits(b, -TILT_DEGREES) >= self.TILT_HITS or hits(b, 0.0) >= self.UPRIGHT_HITS)
+
+        k = np.array([keep(b, n, w) for b, n, w in zip(boxes, counts, weights)], bool)
+        boxes, weights = boxes[k], weights[k]
+        found = Detections(boxes[one_box_a_face(boxes, weights)])
+        return found.transformed(scale) if scale != 1.0 else found
