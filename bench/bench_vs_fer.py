@@ -141,8 +141,11 @@ def main():
         print("note: no --fer-python given: fer is not measured")
     from emorec.detectors import get_detector
 
+    from haar_variants import PreviousHaar
+
     recognizers = {"emorec haar (default)": EmotionRecognizer(), "emorec yunet": EmotionRecognizer(detector="yunet"),
-                   "emorec yunet on OpenCV": EmotionRecognizer(detector=get_detector("yunet", runtime="opencv"))}
+                   "emorec yunet on OpenCV": EmotionRecognizer(detector=get_detector("yunet", runtime="opencv")),
+                   "emorec previous haar": EmotionRecognizer(detector=PreviousHaar())}
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         frames_npz = Path(tmp) / "frames.npz"  # for fer's own Python, written once

@@ -175,6 +175,17 @@ def test_page_upload_shows_face_box_and_label(server, tmp_path):
             "return document.querySelector('#faces .face').style.getPropertyValue('--c')").strip()
         expected = [int(face_colour[k:k + 2], 16) for k in (1, 3, 5)]
         assert max(px["edge"]) > 200 and max(abs(a - b) for a, b in zip(px["rgb"], expected)) < 40, (px, face_colour)
+
+        # "unsure below": the server withholds the label, the page says unsure and keeps the bars
+        driver.execute_script("document.getElementById('model').value = 'fer2013';"  # happy 0.96 there
+                              "const m = document.getElementById('min-confidence'); m.value = '0.999';"
+                              "m.dispatchEvent(new Event('change'));")
+        WebDriverWait(driver, TIMEOUT).until(
+            lambda d: d.execute_script("const r = window.emorec.lastResult; return r && r.min_confidence === 0.999"))
+        face = driver.find_element(By.CSS_SELECTOR, "#faces .face")
+        assert driver.execute_script("return window.emorec.lastResult.faces[0].emotion") is None
+        assert face.get_attribute("data-emotion") == "unsure" and "unsure" in face.text
+        assert len(face.find_elements(By.CSS_SELECTOR, ".bar")) == 7
     finally:
         driver.quit()
 

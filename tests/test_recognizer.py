@@ -144,7 +144,8 @@ def test_huge_image_boxes_come_back_in_original_pixels(rec, sample):
     assert faces, "the face of the upscaled photo was not found"
     best = max(faces, key=lambda f: f.box[2])
     assert near(best.box, SAMPLE_BOX * 6, 0.1 * 98 * 6), best.box
-    assert rec.detector.work_size / rec.detector.min_size < 1  # the search ran on a downscaled copy
+    copy, scale, _ = rec.detector.search_copy(cv2.cvtColor(big, cv2.COLOR_BGR2GRAY), None)
+    assert scale < 0.2 and max(copy.shape) < 600  # the search ran on a downscaled copy (smallest face 122 px)
 
 
 def test_flip_tta_averages_with_the_mirror_image(rec, sample):

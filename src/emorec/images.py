@@ -21,6 +21,7 @@ IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".tif", ".t
                     ".ppm", ".pbm", ".pnm", ".pxm", ".sr", ".ras", ".jp2", ".exr", ".hdr", ".pic", ".avif"}
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".gif", ".ts"}
 
+HEADER_BYTES = 256 * 1024  # an image's size is read from its first bytes (EXIF and colour profiles included)
 MAX_PIXELS = 40_000_000  # largest image accepted (width x height), as the server's default: a 30000x30000 PNG
 # of 1 MB would otherwise decode to GBs; 40 Mpx holds every phone and most camera photos (overridable everywhere)
 
@@ -152,8 +153,8 @@ def header_size(data: bytes) -> tuple[int, int] | None:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # DecompressionBombWarning: emorec applies its own limit
-        try:
-            with Image.open(io.BytesIO(data)) as im:  # lazy: reads the header only
+        try:  # lazy: reads the header only, from its first 256 kB (no copy of a large file)
+            with Image.open(io.BytesIO(data[:HEADER_BYTES])) as im:
                 return im.size
         except Image.DecompressionBombError:  # over PIL's own limit (2x 89 Mpx): no size to report
             return (2 ** 31, 1)

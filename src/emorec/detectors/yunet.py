@@ -39,7 +39,7 @@ RUNTIME = "onnxruntime"  # or "opencv" (cv2.FaceDetectorYN): the same boxes, 1.6
 RUNTIMES = ("onnxruntime", "opencv")
 TOP_K = 5000  # most faces kept before non-maximum suppression (cv2.FaceDetectorYN's usual setting)
 LARGEST = 400  # a searched copy is trusted with faces up to this many pixels (the network finds them up to ~600)
-NEXT_PASS = 0.1  # where bigger faces may be, the next search runs at this fraction of the previous size ...
+NEXT_PASS = 0.25  # where bigger faces may be, the next search runs at this fraction of the previous size ...
 MIN_PASS = 160  # ... keeping at least this many pixels on the copy's shorter side
 
 STRIDES = (8, 16, 32)  # the network's three output grids; its input sides are padded to a multiple of 32

@@ -6,7 +6,7 @@
 // of the same emotions (FER+'s nouns) map to them, so no class falls back to the default colour.
 const COLORS = {
   angry: "#d93025", disgust: "#188038", fear: "#8e44ad", happy: "#f29900", sad: "#1a73e8",
-  surprise: "#00a3bf", neutral: "#7a8594", contempt: "#a0522d",
+  surprise: "#00a3bf", neutral: "#7a8594", contempt: "#a0522d", unsure: "#808080",
 };
 const SYNONYMS = {
   anger: "angry", happiness: "happy", sadness: "sad", surprised: "surprise", fearful: "fear", disgusted: "disgust",
@@ -17,7 +17,7 @@ const CAMERA_MAX_WIDTH = 640;  // frames are scaled down to this before upload
 
 const $ = (id) => document.getElementById(id);
 const el = {
-  model: $("model"), flip: $("flip"), camera: $("camera"), file: $("file"), drop: $("drop"), error: $("error"),
+  model: $("model"), flip: $("flip"), minConfidence: $("min-confidence"), camera: $("camera"), file: $("file"), drop: $("drop"), error: $("error"),
   stage: $("stage"), photo: $("photo"), video: $("video"), overlay: $("overlay"), status: $("status"),
   faces: $("faces"), limits: $("limits"),
 };
@@ -37,6 +37,9 @@ const colorOf = (emotion) => {
   return COLORS[SYNONYMS[key] || key] || DEFAULT_COLOR;
 };
 const pct = (p) => `${Math.round(p * 100)}%`;
+// a face's label: its emotion, or "unsure" where the server withheld it (emotion null: below min_confidence)
+const labelOf = (face) => face.emotion ?? "unsure";
+const topOf = (face) => Math.max(...Object.values(face.scores));
 
 function showError(msg) {
   el.error.textContent = msg;
@@ -47,7 +50,8 @@ function showError(msg) {
 async function analyze(blob, filename) {
   const form = new FormData();
   form.append("file", blob, filename);
-  const query = new URLSearchParams({ model: el.model.value, flip: el.flip.checked ? "true" : "false" });
+  const query = new URLSearchParams({ model: el.model.value, flip: el.flip.checked ? "true" : "false",
+    min_confidence: String(Math.min(1, Math.max(0, Number(el.minConfidence.value) || 0))) });
   state.inFlight++;
   state.maxInFlight = Math.max(state.maxInFlight, state.inFlight);
   let resp;
@@ -106,13 +110,13 @@ function drawResult(result) {
   result.faces.forEach((face, i) => {
     let [x, y, bw, bh] = face.box.map((v) => v * s);
     if (mirrored) x = w - x - bw;
-    const color = colorOf(face.emotion);
+    const color = colorOf(labelOf(face));
     ctx.lineWidth = Math.max(2, Math.min(4, bw / 40));
     ctx.strokeStyle = color;
     ctx.strokeRect(x, y, bw, bh);
 
     // label tag above the box (inside it when there is no room above)
-    const label = `${result.faces.length > 1 ? `${i + 1}. ` : ""}${face.emotion} ${pct(face.scores[face.emotion])}`;
+    const label = `${result.faces.length > 1 ? `${i + 1}. ` : ""}${labelOf(face)} ${pct(topOf(face))}`;
     ctx.font = "600 14px system-ui, sans-serif";
     const tw = ctx.measureText(label).width + 10, th = 20;
     const ty = y - th >= 0 ? y - th : y;
@@ -160,12 +164,12 @@ function listFaces(result) {
   el.faces.replaceChildren(...result.faces.map((face, i) => {
     const li = document.createElement("li");
     li.className = "face";
-    li.dataset.emotion = face.emotion;
+    li.dataset.emotion = labelOf(face);
     li.dataset.box = face.box.join(",");
-    li.style.setProperty("--c", colorOf(face.emotion));
+    li.style.setProperty("--c", colorOf(labelOf(face)));
     const title = document.createElement("span");
     title.className = "face-label";
-    title.textContent = `Face ${i + 1}: ${face.emotion} (${pct(face.scores[face.emotion])})`;
+    title.textContent = `Face ${i + 1}: ${labelOf(face)} (${pct(topOf(face))})`;
     li.append(title);
     for (const [name, p] of Object.entries(face.scores).sort((a, b) => b[1] - a[1])) {
       const bar = document.createElement("div");
@@ -329,7 +333,7 @@ function stopCamera() {
 el.camera.addEventListener("click", () => (stream ? stopCamera() : startCamera()));
 
 // ------------------------------------------------------------------ options, resize, start
-for (const ctl of [el.model, el.flip]) {
+for (const ctl of [el.model, el.flip, el.minConfidence]) {
   ctl.addEventListener("change", () => { if (state.mode === "photo" && state.file) analyzePhoto(state.file); });
 }
 window.addEventListener("resize", () => { if (state.lastResult && state.mode !== "idle") drawResult(state.lastResult); });

@@ -218,5 +218,14 @@ def card_markdown(card: dict) -> str:
                   "| class | precision | recall | F1 | n |", "|---|---|---|---|---|"]
         lines += [f"| {c} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |"
                   for c, m in ev["per_class"].items()]
+    cal = card.get("calibration")
+    if cal:
+        v = cal["validation"]
+        lines += ["", f"- **Calibration**: temperature {cal['temperature']:g}, fitted on {cal['fitted_on']}; applied "
+                      f"by emorec at inference (validation ECE {v['raw']['ece']:.1%} -> {v['calibrated']['ece']:.1%}, "
+                      f"NLL {v['raw']['nll']:.3f} -> {v['calibrated']['nll']:.3f}). Suggested `--min-confidence` "
+                      f"{cal['suggested_min_confidence']:g}: {cal['suggested_for']} (there: "
+                      f"{v['at_suggested']['coverage']:.1%} answered, {v['at_suggested']['accuracy']:.1%} right). "
+                      "PublicTest figures: bench/RESULTS.md."]
     lines += ["", f"- **sha256** of `{card['name']}.onnx`: `{card['sha256']}`", ""]
     return "\n".join(lines)
