@@ -275,3 +275,34 @@ def test_without_ray_the_message_names_the_extra(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     assert 'pip install "emorec[ray]"' in r.stderr and "Traceback" not in r.stderr
+
+
+def test_an_image_over_the_pixel_limit_is_an_error_row_naming_it():
+    from emorec.batch import Analyzer
+
+    a = Analyzer(max_pixels=100_000)  # the sample is 512x512: 262,144 pixels
+    rows = a.analyze(str(sample_path()), str(sample_path()), False)
+    assert len(rows) == 1 and f"{sample_path()}: image is 512x512 = 262,144 pixels" in rows[0]["error"]
+    assert Analyzer().analyze(str(sample_path()), str(sample_path()), False)[0]["face"] == 1
+
+
+def test_without_an_address_a_local_ray_of_its_own_starts_past_a_stale_cluster_file(tmp_path):
+    """A file left by a Ray cluster that is gone (or a cluster running on the machine) must not make batch try
+    to join it: without --address it starts its own."""
+    code = ("import os, tempfile\n"
+            "from ray._private.utils import get_ray_address_file\n"
+            "from emorec.batch import start_ray\n"
+            "path = get_ray_address_file(None)\n"
+            "os.makedirs(os.path.dirname(path), exist_ok=True)\n"
+            "old = open(path).read() if os.path.exists(path) else None\n"
+            "open(path, 'w').write('127.0.0.1:1')\n"
+            "try:\n"
+            "    ray, started = start_ray(num_cpus=1)\n"
+            "    assert started and ray.cluster_resources().get('CPU') == 1\n"
+            "    ray.shutdown()\n"
+            "finally:\n"
+            "    (open(path, 'w').write(old) if old is not None else os.remove(path)) if os.path.exists(path) else None\n"
+            "print('ok')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180,
+                       env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"})
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-2000:]
