@@ -12,6 +12,7 @@ from typing import List, Optional
 import typer
 
 from .errors import EmorecError
+from .images import MAX_PIXELS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Find faces and tell which emotion each shows.")
@@ -350,7 +351,7 @@ _MARGIN_OPT = typer.Option(None, help="crop margin around the face box, per side
                                       "(default: the model card's value for the detector)")
 _ALIGN_OPT = typer.Option(None, "--align/--no-align", help="rotate each face upright from its eyes before "
                                                           "classifying (needs landmarks: yunet)")
-_MAX_MP_OPT = typer.Option(40.0, help="largest image accepted, in millions of pixels (as `serve`); a bigger one is "
+_MAX_MP_OPT = typer.Option(MAX_PIXELS / 1e6, help="largest image accepted, in millions of pixels (as `serve`); a bigger one is "
                                        "refused, named, before it is decoded (0: no limit)", min=0)
 _MIN_OPT = typer.Option(None, help="smallest face to find, in pixels of the image (default: yunet 20; haar 40, or "
                                     "1/25 of a large image's shorter side)")
@@ -565,7 +566,8 @@ def serve(
         None, help="other Host names to answer (repeat or comma-separate; '*' answers any). Loopback names and "
                    "the bound address are always answered"),
     max_upload_mb: float = typer.Option(10.0, help="largest accepted image file, in MB"),
-    max_megapixels: float = typer.Option(40.0, help="largest accepted image, in millions of pixels"),
+    max_megapixels: float = typer.Option(MAX_PIXELS / 1e6, help="largest accepted image, in millions of pixels",
+                                         min=0.000001),
     max_decoded_mb: float = typer.Option(160.0, help="largest decoded image (width x height x channels x bytes "
                                                      "per sample), in MB"),
     timeout: float = typer.Option(20.0, help="seconds an analysis may take once started (503 past it)"),

@@ -47,6 +47,7 @@ import numpy as np
 
 from . import __version__
 from .errors import DataError, EmorecError, ImageError, ModelError, VideoError
+from .images import MAX_PIXELS
 from .model_card import BUILTIN
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -77,7 +78,7 @@ class ServerConfig:
     """Limits and defaults of the server (``emorec serve`` options map onto these)."""
 
     max_upload_bytes: int = 10_000_000  # the image file itself (10 MB)
-    max_pixels: int = 40_000_000  # width x height
+    max_pixels: int = MAX_PIXELS  # width x height (the limit of `emorec detect` and `batch` too)
     max_decoded_bytes: int = 160_000_000  # width x height x channels x bytes per sample: any 8-bit RGBA at 40 MP
     header_timeout_s: float = 5.0  # request line and headers (slow-loris); also idle keep-alive connections
     upload_timeout_s: float = 30.0  # reading the request body
