@@ -50,6 +50,7 @@ def run(source, recognizer, writers, *, tracker=None, max_frames: int = 0,
     summary = RunSummary()
     report = on_error or (lambda msg: None)
     t0 = time.perf_counter()
+    in_flight = None  # an exception on its way out: a writer's close failure must not replace it
     try:
         for item in source:
             if item.error is not None:
@@ -78,6 +79,9 @@ def run(source, recognizer, writers, *, tracker=None, max_frames: int = 0,
                 break
     except KeyboardInterrupt:
         summary.interrupted = True
+    except BaseException as e:
+        in_flight = e
+        raise
     finally:
         summary.seconds = time.perf_counter() - t0
         failure = None
@@ -88,7 +92,10 @@ def run(source, recognizer, writers, *, tracker=None, max_frames: int = 0,
                 failure = failure or e
             summary.warnings += getattr(w, "warnings", [])
         if failure is not None:
-            raise failure
+            if in_flight is None:
+                raise failure
+            summary.errors.append(str(failure))  # reported; the exception in flight goes on
+            report(str(failure))
     if tracker is not None:
         summary.full_detections = tracker.full_detections
         summary.tracks = tracker.tracks_started
