@@ -51,11 +51,8 @@ def test_missing_cascade_gives_a_clear_fix(monkeypatch, tmp_path):
         detector.cascade_path()
 
 
-def test_package_ships_the_sample_and_models():
-    assert sample_path().is_file() and sample_path().stat().st_size > 10_000
-    files = {str(f) for f in metadata.files("emorec") or []}
-    if any(f.endswith(".py") and "emorec/" in f for f in files):  # a regular (non-editable) install lists them
-        assert any(f.endswith("assets/astronaut.jpg") for f in files)
+def test_the_sample_is_where_the_package_says():
+    assert sample_path().is_file() and sample_path().stat().st_size > 10_000  # (the wheel's data: the test below)
 
 
 def test_a_fresh_process_finds_the_sample_face():
@@ -85,7 +82,7 @@ def build_wheel(out: Path) -> Path:
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.new"))
     try:
         import setuptools
-        isolated = int(setuptools.__version__.split(".")[0]) < 68  # else build offline with this one
+        isolated = int(setuptools.__version__.split(".")[0]) < 77  # else build offline with this one
     except ImportError:
         isolated = True
     cmd = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out / "dist"), str(tree)]
