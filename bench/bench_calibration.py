@@ -67,6 +67,14 @@ def figures(probs, data, model: str) -> dict:
     return out
 
 
+def at_threshold(probs, labels, threshold: float) -> dict:
+    """Share of faces answered at ``threshold`` and the accuracy on them (:func:`emorec.calibration.coverage_curve`)."""
+    from emorec.calibration import coverage_curve
+
+    (row,) = coverage_curve(probs, labels, [threshold])
+    return {"coverage": round(row["coverage"], 4), "accuracy": round(row["accuracy"], 4)}
+
+
 def fit(model: str, data_path: Path) -> dict:
     from emorec import EmotionClassifier
     from emorec.calibration import fit_temperature, suggest_min_confidence, with_temperature
@@ -81,8 +89,6 @@ def fit(model: str, data_path: Path) -> dict:
     t = fit_temperature(raw, val.labels)
     cal = with_temperature(raw, t)
     threshold = suggest_min_confidence(cal, val.labels, TARGET_ACCURACY)
-    conf = cal.max(1)
-    answered = conf >= threshold
     result = {"temperature": round(t, 4),
               "fitted_on": "the validation part of Training the model was selected on (rows_sha256 "
                            f"{val.fingerprint()[:16]}...), minimising the NLL of the "
@@ -91,9 +97,7 @@ def fit(model: str, data_path: Path) -> dict:
               "suggested_for": f"the lowest threshold at which the faces answered on validation are right "
                                f"{TARGET_ACCURACY:.0%} of the time",
               "validation": {"raw": figures(raw, val, model), "calibrated": figures(cal, val, model),
-                             "at_suggested": {"coverage": round(float(answered.mean()), 4),
-                                              "accuracy": round(float((cal.argmax(1) == val.labels)[answered].mean()),
-                                                                4)}}}
+                             "at_suggested": at_threshold(cal, val.labels, threshold)}}
     card["calibration"] = result
     card_path(model).write_text(json.dumps(card, indent=2) + "\n")
     return result
@@ -121,10 +125,7 @@ def report(model: str, data_path: Path) -> dict:
         out["PublicTest"]["barsoum"] = figures(cal[keep], sets["barsoum"], model)
         out["PublicTest"]["barsoum_raw"] = figures(raw[keep], sets["barsoum"], model)
     curves = {"PublicTest": coverage_curve(cal, test.labels)}
-    conf = cal.max(1)
-    m = conf >= threshold
-    out["PublicTest"]["at_suggested"] = {"coverage": round(float(m.mean()), 4),
-                                         "accuracy": round(float((cal.argmax(1) == test.labels)[m].mean()), 4)}
+    out["PublicTest"]["at_suggested"] = at_threshold(cal, test.labels, threshold)
     # re-framed faces (bench_reframed): the six re-framings' variants pooled
     pooled_p, pooled_y = [], []
     for name, fn in REFRAMINGS.items():
@@ -134,12 +135,10 @@ def report(model: str, data_path: Path) -> dict:
             pooled_p.append(predict_dataset(clf, Dataset(v, test.labels, list(clf.classes))))
             pooled_y.append(test.labels)
     rp, ry = np.concatenate(pooled_p), np.concatenate(pooled_y)
-    rm = rp.max(1) >= threshold
     curves["re-framed PublicTest"] = coverage_curve(rp, ry)
     out["reframed"] = {"n": int(len(ry)), "accuracy": round(float((rp.argmax(1) == ry).mean()), 4),
                        "ece": round(reliability(rp, ry)["ece"], 4),
-                       "at_suggested": {"coverage": round(float(rm.mean()), 4),
-                                        "accuracy": round(float((rp.argmax(1) == ry)[rm].mean()), 4)}}
+                       "at_suggested": at_threshold(rp, ry, threshold)}
     out["coverage_curves"] = curves
     OUT.mkdir(exist_ok=True)
     plot_reliability({"network's own (T=1)": reliability(raw, test.labels),
