@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-ray = pytest.importorskip("ray", reason='emorec batch needs the extra: pip install "emorec[ray]"')
+ray = pytest.importorskip("ray", reason='emorec batch needs the extra: pip install ".[ray]"')
 pd = pytest.importorskip("pandas")
 
 from emorec.batch import OutputFolder, run_batch, start_ray  # noqa: E402
@@ -274,7 +274,7 @@ def test_without_ray_the_message_names_the_extra(tmp_path):
             f"sys.argv = ['emorec', 'batch', {str(sample_path())!r}, '--out', {str(tmp_path / 'o')!r}]; main()")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
-    assert 'pip install "emorec[ray]"' in r.stderr and "Traceback" not in r.stderr
+    assert 'pip install ".[ray]"' in r.stderr and "Traceback" not in r.stderr
 
 
 def test_an_image_over_the_pixel_limit_is_an_error_row_naming_it():

@@ -10,7 +10,8 @@ import pytest
 from emorec import EmotionClassifier
 from emorec.errors import ModelError
 from emorec.labels import COMMON_CLASSES, FER2013_CLASSES, FERPLUS_CLASSES, common_names
-from emorec.model_card import MODELS_DIR, list_models, sha256
+from emorec.files import sha256
+from emorec.model_card import MODELS_DIR, list_models
 
 from conftest import REAL_CSV, needs_real_data, synthetic_faces, write_fer_csv
 
@@ -85,9 +86,33 @@ def test_an_ensemble_averages_its_models_over_the_classes_they_share(tmp_path):
             EmotionClassifier(bad)
 
 
-def test_models_load_once_and_are_shared():
-    a, b = EmotionClassifier("fer2013"), EmotionClassifier("fer2013")
-    assert a._session is b._session
+def model_copy(tmp_path, name="fer2013"):
+    """A copy of a built-in model (and its card) under a new path: a model this process has not loaded."""
+    import shutil
+
+    from emorec.model_card import resolve
+
+    src = resolve(name)
+    for suffix in (".onnx", ".json"):
+        shutil.copy(src.with_suffix(suffix), tmp_path / f"copy{suffix}")
+    return tmp_path / "copy.onnx"
+
+
+def count_sessions(monkeypatch) -> list:
+    """ONNX Runtime sessions created from now on (one entry each)."""
+    import onnxruntime as ort
+
+    made, real = [], ort.InferenceSession
+    monkeypatch.setattr(ort, "InferenceSession", lambda *a, **k: made.append(a[0]) or real(*a, **k))
+    return made
+
+
+def test_models_load_once_and_are_shared(tmp_path, monkeypatch):
+    path, made = model_copy(tmp_path), count_sessions(monkeypatch)
+    a, b = EmotionClassifier(path), EmotionClassifier(path)
+    assert made == [str(path)]  # one session, shared by both
+    faces = np.random.default_rng(0).integers(0, 256, (3, 48, 48), dtype=np.uint8)
+    np.testing.assert_array_equal(a.predict(faces), b.predict(faces))
 
 
 def test_bad_input_and_bad_models(tmp_path):

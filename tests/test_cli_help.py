@@ -1,5 +1,5 @@
-"""`emorec COMMAND --help` for every command: readable, and flags shown as flags (typer 0.29 printed
-'--json <bool>' as if the flag took a value)."""
+"""`emorec COMMAND --help` for every command: readable, flags shown as flags (no '--json <bool>' as if the
+flag took a value), and options that take a value say which."""
 
 import re
 
@@ -34,4 +34,4 @@ def test_help_shows_flags_without_a_value_type(command):
     assert re.search(r"--help\s+Show this message", line), line  # nothing between the flag and its help
     # options that take a value still say which
     if command == "detect":
-        assert re.search(r"--model\s+-m\s+<str>", text) and re.search(r"--json\s+print one JSON", text), text
+        assert re.search(r"-m, --model <str>", text) and re.search(r"--json\s+print one JSON", text), text

@@ -161,16 +161,25 @@ def test_flip_tta_averages_with_the_mirror_image(rec, sample):
     np.testing.assert_allclose(list(per_call[0].scores.values()), list(tta[0].scores.values()), atol=1e-6)
 
 
-def test_ferplus_model_and_shared_session(sample):
-    a, b = EmotionRecognizer("ferplus"), EmotionRecognizer("ferplus")
+def test_ferplus_model_and_shared_session(sample, tmp_path, monkeypatch):
+    from test_classifier import count_sessions, model_copy
+
+    path, made = model_copy(tmp_path, "ferplus"), count_sessions(monkeypatch)
+    a, b = EmotionRecognizer(path), EmotionRecognizer(path)
     faces = a.analyze(sample)
     assert len(faces) == 1 and len(faces[0].scores) == 8
-    assert a.classifier._session is b.classifier._session  # loaded once per process
+    assert b.analyze(sample) == faces
+    assert made == [str(path)]  # loaded once per process
 
 
-def test_model_loads_lazily_and_bad_models_fail_early():
-    rec = EmotionRecognizer("fer2013")
-    assert rec._classifier is None
+def test_model_loads_lazily_and_bad_models_fail_early(sample, tmp_path, monkeypatch):
+    from test_classifier import count_sessions, model_copy
+
+    path, made = model_copy(tmp_path), count_sessions(monkeypatch)
+    rec = EmotionRecognizer(path)
+    assert made == []  # nothing loaded until it is needed
+    rec.analyze(sample)
+    assert made == [str(path)]
     with pytest.raises(ModelError, match="not found"):
         EmotionRecognizer("no_such_model")
     with pytest.raises(ValueError):

@@ -699,7 +699,7 @@ def test_thread_pools_are_sized_from_the_worker_count():
     with BackgroundServer(ServerConfig(workers=2)) as srv:
         expected = max(1, cpus() // 2)
         rec = srv.app.state.analyzer.recognizer("fer2013")
-        assert rec.classifier._session.get_session_options().intra_op_num_threads == expected
+        assert rec.classifier.threads == expected
         assert cv2.getNumThreads() == expected
         assert post_sample(srv, 60).status_code == 200
     assert cv2.getNumThreads() == before  # given back when the server stops

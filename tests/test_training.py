@@ -357,3 +357,22 @@ def test_skip_bad_rows_trains_on_the_rest_and_says_how_many(tmp_path):
     assert "skipped 2 bad rows" in out.stderr and "row 4" in out.stderr
     cfg = json.loads((tmp_path / "r" / "config.json").read_text())
     assert cfg["train_rows"] + cfg["validation"]["rows"] == 62
+
+
+def test_distillation_blends_the_teachers_probabilities_into_the_targets(tiny_csv, tmp_path):
+    from emorec import EmotionClassifier
+    from emorec.training.config import ConfigError
+    from emorec.training.train import _split_data, _targets, teacher_targets
+
+    cfg = TrainConfig(data=str(tiny_csv), out=str(tmp_path), teacher="fer2013", distill_weight=0.7)
+    part, _ = _split_data(cfg)
+    labels = _targets(part, 0.1)
+    blended = teacher_targets(cfg, part, labels).numpy()
+    teacher = EmotionClassifier("fer2013", flip_tta=True, calibrated=False).predict(part.images)
+    np.testing.assert_allclose(blended, 0.3 * labels.numpy() + 0.7 * teacher, atol=1e-6)
+    np.testing.assert_allclose(blended.sum(1), 1.0, atol=1e-5)  # still distributions
+    with pytest.raises(ConfigError, match="--teacher.*predicts"):  # 8 FER+ classes for 7-class data
+        teacher_targets(TrainConfig(data=str(tiny_csv), out=str(tmp_path), teacher="ferplus"), part, labels)
+    with pytest.raises(ConfigError, match="--teacher"):
+        teacher_targets(TrainConfig(data=str(tiny_csv), out=str(tmp_path), teacher=str(tmp_path / "no.onnx")),
+                        part, labels)

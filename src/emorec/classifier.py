@@ -11,26 +11,13 @@ from .errors import ModelError
 from .labels import common_names
 from .model_card import ensemble_members, read_card, resolve
 from .preprocess import SCALING, preprocess
+from .runtime import session_options
 
 # Large batches run in chunks: activations of 16 faces stay in the CPU cache, and on 2 cores this was
 # measured 1.3-1.5x faster per face than one call on 256 faces (bench/bench_classifier.py).
 CHUNK = 16
 _SESSIONS: dict[tuple[str, str], object] = {}
 _LOCK = threading.Lock()
-
-
-def session_options(threads: int | None = None):
-    """ONNX Runtime options for emorec's models (the classifier's, and YuNet's): quiet, no busy-waiting
-    threads between runs (they took the CPU from the face detector running in the same process,
-    bench/bench_recognizer.py), ``threads`` intra-op threads (None: one per core)."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    if threads is not None:  # e.g. the server: its analysis threads share the CPUs out
-        opts.intra_op_num_threads = max(1, int(threads))
-    return opts
 
 
 def _session(path: Path, runtime: str, threads: int | None = None):
@@ -116,6 +103,14 @@ class EmotionClassifier:
             raise ModelError(f"ensemble {self.name}+{other.name}: the classes do not map ({self.classes} and "
                              f"{other.classes})")
         return other, columns
+
+    @property
+    def threads(self) -> int | None:
+        """The threads ONNX Runtime runs this model with (its session's intra-op pool; 0: ONNX Runtime's
+        default, one per core); None under OpenCV DNN."""
+        if self.runtime != "onnxruntime":
+            return None
+        return self._session.get_session_options().intra_op_num_threads
 
     def __repr__(self) -> str:
         return f"EmotionClassifier({self.name!r}, classes={self.classes}, runtime={self.runtime!r})"

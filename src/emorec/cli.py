@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import sys
@@ -13,28 +14,12 @@ import typer
 
 from .errors import EmorecError
 from .images import MAX_PIXELS
+from .options import RecognizerOptions
+from .server import ServerConfig
+from .tracking import DETECT_EVERY, SMOOTH
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Find faces and tell which emotion each shows.")
-
-
-def _flags_without_a_type():
-    """typer 0.29 prints '<bool>' after every flag in --help ('--json <bool>', '--help <bool>') as if it took
-    a value; show flags bare, as typer <= 0.28 does. Nothing to do on versions without this method."""
-    from typer import core
-
-    shown = getattr(getattr(core, "TyperOption", None), "display_type_rich", None)
-    if shown is None or getattr(shown, "emorec_patched", False):
-        return
-
-    def display_type_rich(self, ctx):
-        return None if getattr(self, "is_flag", False) or getattr(self, "count", False) else shown(self, ctx)
-
-    display_type_rich.emorec_patched = True
-    core.TyperOption.display_type_rich = display_type_rich
-
-
-_flags_without_a_type()
 
 
 def _fail(msg: str, code: int = 1):
@@ -146,56 +131,24 @@ def evaluate(
                    "more than half the rest). Both accuracies are printed either way"),
 ):
     """Accuracy, per-class precision/recall/F1 and a confusion matrix on a split."""
-    from .classifier import EmotionClassifier
-    from .data import FERPLUS_PROTOCOLS, SPLITS, load_dataset
-    from .evaluate import ferplus_metrics, metrics, output_folder, predict_dataset, write_report
+    from .data import FERPLUS_PROTOCOLS
+    from .evaluate import OptionError, evaluate_model
 
-    names = {s.lower(): s for s in (*SPLITS, "all")}
-    if split.lower() not in names:
-        _fail(f"--split: {split!r} is not one of {', '.join(names.values())}", 2)
-    split = names[split.lower()]
-    if labels is not None and labels not in ("fer2013", "ferplus"):
-        _fail(f"--labels: {labels!r} is not one of fer2013, ferplus", 2)
-    if protocol is not None and protocol not in FERPLUS_PROTOCOLS:
-        _fail(f"--protocol: {protocol!r} is not one of {', '.join(FERPLUS_PROTOCOLS)}", 2)
-    try:
-        output_folder(out, "evaluation report")
-        clf = EmotionClassifier(model)
-        label_set = labels or clf.card.get("labels", "ferplus" if len(clf.classes) == 8 else "fer2013")
-        if protocol is not None and label_set != "ferplus":
-            _fail(f"--protocol: only FER+ labels have protocols; these are {label_set} labels "
-                  "(--labels ferplus)", 2)
-        data_set = load_dataset(data, labels=label_set, ferplus_csv=ferplus_csv, image_size=clf.input_size,
-                                skip_bad_rows=skip_bad_rows)
-        if data_set.usage is None and split != "all":
-            _fail(f"{data}: has no splits (no 'Usage' column or split folders), so there is no {split}; "
-                  "pass --split all to evaluate every row")
-        data_set = data_set.split(None if split == "all" else split)
-        from .labels import common_names
-
-        if common_names(data_set.classes) != clf.classes:  # both in the common vocabulary (happy = happiness)
-            _fail(f"model classes {clf.classes} differ from the data's {data_set.classes}; pass --labels")
-        probs = predict_dataset(clf, data_set, flip=flip)
-        by_protocol = {}
-        if data_set.votes is not None:  # FER+ (read with the widest protocol): each protocol, same predictions
-            by_protocol = ferplus_metrics(data_set, probs, clf.classes)
-            result = by_protocol[protocol or "majority"]
-            result["protocols"] = {p: {"rows": m["n"], "accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
-                                   for p, m in by_protocol.items()}
-        else:
-            result = metrics(data_set.labels, probs, clf.classes)
-        result.update(model=clf.name, data=str(data), split=split, flip_tta=flip,
-                      skipped_rows=len(data_set.bad_rows))
-        js, png = write_report(result, out)
+    try:  # a bad --split, --labels or --protocol fails before any work
+        ev = evaluate_model(data, model, out=out, split=split, labels=labels, ferplus_csv=ferplus_csv, flip=flip,
+                            skip_bad_rows=skip_bad_rows, protocol=protocol)
+    except OptionError as e:
+        _fail(f"--{e.option}: {e}", 2)
     except EmorecError as e:
         _fail(str(e))
-    for msg in data_set.bad_rows[:5]:
+    result, by_protocol = ev.result, ev.protocols
+    for msg in ev.bad_rows[:5]:
         typer.echo(f"skipped: {msg}", err=True)
-    if data_set.bad_rows:
-        typer.echo(f"skipped {len(data_set.bad_rows)} bad rows", err=True)
+    if ev.bad_rows:
+        typer.echo(f"skipped {len(ev.bad_rows)} bad rows", err=True)
     shown = f", FER+ {result['protocol']} protocol" if by_protocol else ""
-    typer.echo(f"{clf.name} on {split}{shown}: accuracy {result['accuracy']:.4f}  macro-F1 {result['macro_f1']:.4f}  "
-               f"(n={result['n']}{', flip TTA' if flip else ''})")
+    typer.echo(f"{result['model']} on {result['split']}{shown}: accuracy {result['accuracy']:.4f}  "
+               f"macro-F1 {result['macro_f1']:.4f}  (n={result['n']}{', flip TTA' if flip else ''})")
     for c, m in result["per_class"].items():
         typer.echo(f"  {c:>10}  precision {m['precision']:.3f}  recall {m['recall']:.3f}  f1 {m['f1']:.3f}  n={m['support']}")
     if by_protocol:
@@ -203,7 +156,7 @@ def evaluate(
         for p, m in by_protocol.items():
             typer.echo(f"  {p:>10}  accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  n={m['n']}  "
                        f"({FERPLUS_PROTOCOLS[p]})")
-    typer.echo(f"wrote {js} and {png}")
+    typer.echo(f"wrote {ev.json_path} and {ev.png_path}")
 
 
 @app.command()
@@ -261,33 +214,67 @@ def models():
 
 
 # ---------------------------------------------------------------- photos, videos and camera
-def recognizer_options(model="fer2013", flip=False, detector="haar", detector_model=None, margin=None, align=None,
-                       min_size=None, scale_factor=None, min_neighbors=None, score_threshold=None,
-                       min_confidence=None) -> dict:
-    """EmotionRecognizer keyword arguments from the shared command-line options (None: the default)."""
-    opts = dict(model=model, flip_tta=flip, detector=detector, detector_model=detector_model, margin=margin,
-                align=align, min_size=min_size, scale_factor=scale_factor, min_neighbors=min_neighbors,
-                score_threshold=score_threshold, min_confidence=min_confidence)
-    return {k: v for k, v in opts.items() if v is not None}
+_RECOGNIZER = RecognizerOptions()  # a command's `recognizer` parameter: the recogniser options go there
 
 
-_ONLY_FOR = {"scale_factor": "haar", "min_neighbors": "haar", "score_threshold": "yunet", "detector_model": "yunet"}
+def _recognizer_option(f: dataclasses.Field):
+    """The typer option of one :class:`RecognizerOptions` field: its default, flags, help and range."""
+    m = f.metadata
+    bounds = {k: v for k, v in (("min", m["lo"]), ("max", m["hi"])) if v is not None}
+    return typer.Option(f.default, *m["flags"], help=m["help"], **bounds)
 
 
-def _make_recognizer(**options):
+def _with_recognizer_options(command):
+    """``command`` with its parameter ``recognizer`` replaced, in its place, by one option per
+    :class:`RecognizerOptions` field (one declaration of each for every command that has them); the
+    command is called with ``recognizer=RecognizerOptions(...)`` of the values given."""
+    import functools
+    import inspect
+    import typing
+
+    hints = typing.get_type_hints(RecognizerOptions)
+    fields = dataclasses.fields(RecognizerOptions)
+    params = []
+    for p in inspect.signature(command).parameters.values():
+        if p.name != "recognizer":
+            params.append(p)
+            continue
+        params += [inspect.Parameter(f.name, p.kind, default=_recognizer_option(f), annotation=hints[f.name])
+                   for f in fields]
+
+    @functools.wraps(command)
+    def run(**values):
+        return command(recognizer=RecognizerOptions(**{f.name: values.pop(f.name) for f in fields}), **values)
+
+    run.__signature__ = inspect.Signature(params)
+    run.__annotations__ = {p.name: p.annotation for p in params}  # what typer reads the types from
+    return run
+
+
+def recognizer_options(**options) -> dict:
+    """EmotionRecognizer keyword arguments from values of the recogniser options (None: the default)."""
+    return RecognizerOptions(**options).kwargs()
+
+
+def _make_recognizer(options: RecognizerOptions):
     from .recognizer import EmotionRecognizer
 
-    kw = recognizer_options(**options)
-    det = str(kw.get("detector", "haar")).lower()
-    for key, owner in _ONLY_FOR.items():
-        if key in kw and det != owner:
-            _fail(f"--{key.replace('_', '-')} applies to the {owner} detector only (this run uses --detector {det})", 2)
+    for name, owner in options.misplaced():
+        _fail(f"--{name.replace('_', '-')} applies to the {owner} detector only (this run uses --detector "
+              f"{str(options.detector).lower()})", 2)
     try:
-        rec = EmotionRecognizer(**kw)
+        rec = EmotionRecognizer(**options.kwargs())
         rec.classes  # load the model now: a broken one fails before any work
         return rec
     except (EmorecError, ValueError) as e:
         _fail(str(e), 2)
+
+
+def _check_tracking(detect_every: int, smooth: float, max_frames: int, zero: str):
+    if detect_every < 1 or not 0 <= smooth < 1:
+        _fail("--detect-every must be >= 1 and --smooth in [0, 1)", 2)
+    if max_frames < 0:
+        _fail(f"--max-frames must be >= 0 (0: {zero})", 2)
 
 
 def _quiet_opencv():
@@ -341,30 +328,12 @@ def _new_run_dir(base: Path, name: str) -> Path:
     return path
 
 
-_MODEL_OPT = typer.Option("fer2013", "--model", "-m", help="fer2013, ferplus or a path to an .onnx")
-_FLIP_OPT = typer.Option(False, "--flip", help="average each face with its mirror image (test-time augmentation)")
-_DET_OPT = typer.Option("haar", "--detector", "-d", help="face detector: haar (the seed's Haar cascade) or yunet "
-                                                          "(OpenCV's DNN detector: faster, finds small and turned faces)")
-_DET_MODEL_OPT = typer.Option(None, "--detector-model", help="the YuNet .onnx file (default: $EMOREC_YUNET, the "
-                                                             "cached copy, or a one-time checked download)")
-_MARGIN_OPT = typer.Option(None, help="crop margin around the face box, per side, as a fraction of its size "
-                                      "(default: the model card's value for the detector)")
-_ALIGN_OPT = typer.Option(None, "--align/--no-align", help="rotate each face upright from its eyes before "
-                                                          "classifying (needs landmarks: yunet)")
 _MAX_MP_OPT = typer.Option(MAX_PIXELS / 1e6, help="largest image accepted, in millions of pixels (as `serve`); a bigger one is "
                                        "refused, named, before it is decoded (0: no limit)", min=0)
-_MIN_OPT = typer.Option(None, help="smallest face to find, in pixels of the image (default: yunet 20; haar 40, or "
-                                    "1/25 of a large image's shorter side)")
-_SF_OPT = typer.Option(None, help="haar: scale step between searched sizes (default 1.3; larger is faster)")
-_NB_OPT = typer.Option(None, help="haar: OpenCV's detectMultiScale with this many neighbours, unchecked (default: "
-                                   "every box the cascade finds is confirmed by a second look)")
-_MINCONF_OPT = typer.Option(None, min=0.0, max=1.0, help="withhold the label of a face whose top (calibrated) "
-                            "probability is below this: it keeps its scores and is shown as 'unsure' (JSON emotion "
-                            "null). Default 0: always a label; each model card suggests a value (`emorec models`)")
-_SCORE_OPT = typer.Option(None, help="yunet: confidence a face needs (default 0.85)")
 
 
 @app.command()
+@_with_recognizer_options
 def detect(
     paths: Optional[List[Path]] = typer.Argument(None, help="image files or folders (searched recursively); "
                                                             "none: the bundled sample photo"),
@@ -373,11 +342,7 @@ def detect(
     save: bool = typer.Option(True, "--save/--no-save", help="write annotated copies"),
     as_json: bool = typer.Option(False, "--json", help='print one JSON object per image: {"file", "faces"}'),
     as_csv: bool = typer.Option(False, "--csv", help="print CSV rows, one per face"),
-    model: str = _MODEL_OPT, flip: bool = _FLIP_OPT, detector: str = _DET_OPT,
-    detector_model: Optional[Path] = _DET_MODEL_OPT, margin: Optional[float] = _MARGIN_OPT,
-    align: Optional[bool] = _ALIGN_OPT, min_size: Optional[int] = _MIN_OPT, scale_factor: Optional[float] = _SF_OPT,
-    min_neighbors: Optional[int] = _NB_OPT, score_threshold: Optional[float] = _SCORE_OPT,
-    min_confidence: Optional[float] = _MINCONF_OPT,
+    recognizer: RecognizerOptions = _RECOGNIZER,
     max_megapixels: float = _MAX_MP_OPT,
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar for several images"),
 ):
@@ -391,9 +356,7 @@ def detect(
 
     if as_json and as_csv:
         _fail("choose one of --json and --csv", 2)
-    rec = _make_recognizer(model=model, flip=flip, detector=detector, detector_model=detector_model, margin=margin,
-                           align=align, min_size=min_size, scale_factor=scale_factor, min_neighbors=min_neighbors,
-                           score_threshold=score_threshold, min_confidence=min_confidence)
+    rec = _make_recognizer(recognizer)
     with _native_stderr_silenced():
         _detect(source=ImageSource(list(paths) if paths else [sample_path()], max_pixels=int(max_megapixels * 1e6)),
                 rec=rec, out=out, save=save,
@@ -442,35 +405,28 @@ def _detect(source, rec, out, save, as_json, as_csv, progress):
 
 
 @app.command()
+@_with_recognizer_options
 def video(
     inputs: List[str] = typer.Argument(..., help="video files (or stream URLs)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="OUT.mp4 (one input) or a folder "
                                        "(default: a new runs/video/predict, predict2, ...)"),
-    detect_every: int = typer.Option(10, help="run the full-frame detector every N frames and track in between "
-                                             "(1: detect on every frame)"),
-    smooth: float = typer.Option(0.6, help="weight of the past in each face's moving average of probabilities "
-                                           "(0: no smoothing)"),
+    detect_every: int = typer.Option(DETECT_EVERY, help="run the full-frame detector every N frames and track in "
+                                                       "between (1: detect on every frame)"),
+    smooth: float = typer.Option(SMOOTH, help="weight of the past in each face's moving average of probabilities "
+                                              "(0: no smoothing)"),
     max_frames: int = typer.Option(0, help="stop after N frames (0: the whole video)"),
-    model: str = _MODEL_OPT, flip: bool = _FLIP_OPT, detector: str = _DET_OPT,
-    detector_model: Optional[Path] = _DET_MODEL_OPT, margin: Optional[float] = _MARGIN_OPT,
-    align: Optional[bool] = _ALIGN_OPT, min_size: Optional[int] = _MIN_OPT, scale_factor: Optional[float] = _SF_OPT,
-    min_neighbors: Optional[int] = _NB_OPT, score_threshold: Optional[float] = _SCORE_OPT,
-    min_confidence: Optional[float] = _MINCONF_OPT,
+    recognizer: RecognizerOptions = _RECOGNIZER,
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ):
     """Annotate videos: OUT.mp4 with boxes and labels, OUT.csv (frame, time, face id, box, scores) and
     OUT_timeline.png (each tracked face's emotions over time)."""
     from .video import process_video
+    from .video_writer import CONTAINERS
 
-    if detect_every < 1 or not 0 <= smooth < 1:
-        _fail("--detect-every must be >= 1 and --smooth in [0, 1)", 2)
-    if max_frames < 0:
-        _fail("--max-frames must be >= 0 (0: the whole video)", 2)
-    rec = _make_recognizer(model=model, flip=flip, detector=detector, detector_model=detector_model, margin=margin,
-                           align=align, min_size=min_size, scale_factor=scale_factor, min_neighbors=min_neighbors,
-                           score_threshold=score_threshold, min_confidence=min_confidence)
+    _check_tracking(detect_every, smooth, max_frames, "the whole video")
+    rec = _make_recognizer(recognizer)
     _quiet_opencv()
-    single_file = out is not None and out.suffix.lower() in (".mp4", ".m4v", ".mov", ".avi", ".mkv")
+    single_file = out is not None and out.suffix.lower() in CONTAINERS
     if single_file and len(inputs) > 1:
         _fail(f"--out {out} names one video but {len(inputs)} inputs were given: give a folder", 2)
     folder = None if single_file else (out if out is not None else _new_run_dir(Path("runs/video"), "predict"))
@@ -507,29 +463,23 @@ def video(
 
 
 @app.command()
+@_with_recognizer_options
 def live(
     source: str = typer.Option("0", "--source", "-s", help="camera index (0), video file or stream URL"),
     window: bool = typer.Option(True, "--window/--no-window", help="show the live view in an OpenCV window"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="also write the live view (frame and "
                                                                  "probability bars) to this mp4"),
     max_frames: int = typer.Option(0, help="stop after N frames (0: until the source ends or q)"),
-    detect_every: int = typer.Option(10, help="full-frame detection every N frames, tracking in between"),
-    smooth: float = typer.Option(0.6, help="weight of the past in the moving average of probabilities"),
-    model: str = _MODEL_OPT, flip: bool = _FLIP_OPT, detector: str = _DET_OPT,
-    detector_model: Optional[Path] = _DET_MODEL_OPT, margin: Optional[float] = _MARGIN_OPT,
-    align: Optional[bool] = _ALIGN_OPT, min_size: Optional[int] = _MIN_OPT, scale_factor: Optional[float] = _SF_OPT,
-    min_neighbors: Optional[int] = _NB_OPT, score_threshold: Optional[float] = _SCORE_OPT,
-    min_confidence: Optional[float] = _MINCONF_OPT,
+    detect_every: int = typer.Option(DETECT_EVERY, help="full-frame detection every N frames, tracking in between"),
+    smooth: float = typer.Option(SMOOTH, help="weight of the past in the moving average of probabilities"),
+    recognizer: RecognizerOptions = _RECOGNIZER,
 ):
     """Live view of a camera (or a video file): boxes, labels and probability bars per face; q quits."""
     from .live import gui_problem, run_live
 
     browser = ('for the live view in a web browser instead: pip install "emorec[serve]", run '
                "'emorec serve' and open http://127.0.0.1:8000/")
-    if detect_every < 1 or not 0 <= smooth < 1:
-        _fail("--detect-every must be >= 1 and --smooth in [0, 1)", 2)
-    if max_frames < 0:
-        _fail("--max-frames must be >= 0 (0: until the source ends)", 2)
+    _check_tracking(detect_every, smooth, max_frames, "until the source ends")
     if window:
         problem = gui_problem()
         if problem:
@@ -538,9 +488,7 @@ def live(
                   "emorec live --source FILE --no-window --out live.mp4", 2)
     elif out is None:
         _fail("--no-window needs --out FILE.mp4 to write the live view to", 2)
-    rec = _make_recognizer(model=model, flip=flip, detector=detector, detector_model=detector_model, margin=margin,
-                           align=align, min_size=min_size, scale_factor=scale_factor, min_neighbors=min_neighbors,
-                           score_threshold=score_threshold, min_confidence=min_confidence)
+    rec = _make_recognizer(recognizer)
     _quiet_opencv()
     try:
         s = run_live(source, recognizer=rec, window=window, out=out, max_frames=max_frames,
@@ -554,28 +502,39 @@ def live(
 
 
 # ---------------------------------------------------------------- web page and HTTP API (issue 4)
+_SERVER = {f.name: f.default for f in dataclasses.fields(ServerConfig)}  # serve's defaults are the server's
+
+
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="address to bind; the default serves this machine only"),
     port: int = typer.Option(8000, help="TCP port (0: any free one)", min=0, max=65535),
-    model: str = typer.Option("fer2013", help="default model of requests that name none (fer2013 or ferplus)"),
-    detector: str = typer.Option("haar", help="default face detector of requests that name none (haar or yunet)"),
-    detector_model: Optional[Path] = typer.Option(None, help="the YuNet .onnx file (else $EMOREC_YUNET, the "
-                                                             "cache, or a one-time download at start)"),
+    model: str = typer.Option(_SERVER["default_model"],
+                              help="default model of requests that name none (fer2013 or ferplus)"),
+    detector: str = typer.Option(_SERVER["default_detector"],
+                                 help="default face detector of requests that name none (haar or yunet)"),
+    detector_model: Optional[Path] = typer.Option(_SERVER["detector_model"],
+                                                  help="the YuNet .onnx file (else $EMOREC_YUNET, the cache, or a "
+                                                       "one-time download at start)"),
     allowed_hosts: Optional[List[str]] = typer.Option(
         None, help="other Host names to answer (repeat or comma-separate; '*' answers any). Loopback names and "
                    "the bound address are always answered"),
-    max_upload_mb: float = typer.Option(10.0, help="largest accepted image file, in MB"),
-    max_megapixels: float = typer.Option(MAX_PIXELS / 1e6, help="largest accepted image, in millions of pixels",
-                                         min=0.000001),
-    max_decoded_mb: float = typer.Option(160.0, help="largest decoded image (width x height x channels x bytes "
-                                                     "per sample), in MB"),
-    timeout: float = typer.Option(20.0, help="seconds an analysis may take once started (503 past it)"),
-    queue_timeout: float = typer.Option(15.0, help="seconds a request may wait for an analysis thread (503 busy "
-                                                   "past it; the analysis is then never run)"),
-    upload_timeout: float = typer.Option(30.0, help="seconds an upload may take to arrive (408 past it)"),
-    max_pending: int = typer.Option(32, help="requests received, queued or analysed at once (503 busy past it, "
-                                             "before the upload is read)"),
+    max_upload_mb: float = typer.Option(_SERVER["max_upload_bytes"] / 1e6, help="largest accepted image file, in MB"),
+    max_megapixels: float = typer.Option(_SERVER["max_pixels"] / 1e6,
+                                         help="largest accepted image, in millions of pixels", min=0.000001),
+    max_decoded_mb: float = typer.Option(_SERVER["max_decoded_bytes"] / 1e6,
+                                         help="largest decoded image (width x height x channels x bytes per sample), "
+                                              "in MB"),
+    timeout: float = typer.Option(_SERVER["analysis_timeout_s"],
+                                  help="seconds an analysis may take once started (503 past it)"),
+    queue_timeout: float = typer.Option(_SERVER["queue_timeout_s"],
+                                        help="seconds a request may wait for an analysis thread (503 busy past it; "
+                                             "the analysis is then never run)"),
+    upload_timeout: float = typer.Option(_SERVER["upload_timeout_s"],
+                                         help="seconds an upload may take to arrive (408 past it)"),
+    max_pending: int = typer.Option(_SERVER["max_pending"],
+                                    help="requests received, queued or analysed at once (503 busy past it, before "
+                                         "the upload is read)"),
     workers: int = typer.Option(0, help="analysis threads sharing one loaded model (0 = CPUs, at most 4)"),
     log_level: str = typer.Option("info", help="uvicorn log level: critical, error, warning, info, debug"),
 ):
@@ -583,7 +542,7 @@ def serve(
     try:
         import fastapi, fastapi_offline, PIL, python_multipart, uvicorn  # noqa: F401, E401  (the serve extra)
 
-        from .server import ServerConfig, allowed_hosts_for, bind, is_loopback, serve as run_server
+        from .server import allowed_hosts_for, bind, is_loopback, serve as run_server
     except ImportError as e:
         _fail(f'serving needs the web extras ({e.name} is missing): pip install "emorec[serve]"', 2)
     extra_hosts = [h.strip() for item in (allowed_hosts or []) for h in item.split(",") if h.strip()]
@@ -623,8 +582,32 @@ def serve(
         _fail(str(e))
 
 
+@app.command()
+def web(
+    out: Path = typer.Option(..., "--out", "-o", help="folder to write the site into (new, empty, or a site "
+                                                      "written before)"),
+    yunet: Optional[Path] = typer.Option(None, help="YuNet's face_detection_yunet_2023mar.onnx to include "
+                                                    "(default: $EMOREC_YUNET or emorec's cache; never downloaded)"),
+    model: Optional[List[str]] = typer.Option(None, help="built-in model to include (repeat it; default: all)"),
+    force: bool = typer.Option(False, "--force", help="write into a non-empty folder that is not an emorec site"),
+):
+    """Write the web page as a static site that runs in the browser: faces are found and read on the visitor's
+    device (no frame leaves it), from any static file server, with no emorec process behind it."""
+    from .web import build_site
+
+    try:
+        info = build_site(out, yunet, models=model or None, force=force)
+    except EmorecError as e:
+        _fail(str(e))
+    typer.echo(f"wrote {info['files']} files ({info['bytes'] / 1e6:.1f} MB) to {info['out']}; serve that folder "
+               f"with any static file server (e.g. python -m http.server -d {info['out']})")
+    if not info["yunet"]:
+        typer.echo(f"note: {info['problem']}", err=True)
+
+
 # ---------------------------------------------------------------- many machines: Ray Data (issue 10)
 @app.command()
+@_with_recognizer_options
 def batch(
     inputs: List[str] = typer.Argument(..., help="image/video files, folders, globs, or .txt/.csv/.parquet lists of "
                                                  "paths or URIs (s3://, gs://, file://)"),
@@ -634,11 +617,7 @@ def batch(
                                                      "default $RAY_ADDRESS, else a local Ray on loopback"),
     every_seconds: float = typer.Option(1.0, help="videos: analyse one frame every S seconds (0: every frame)"),
     files_per_part: int = typer.Option(32, help="inputs per block, and per Parquet part written"),
-    model: str = _MODEL_OPT, flip: bool = _FLIP_OPT, detector: str = _DET_OPT,
-    detector_model: Optional[Path] = _DET_MODEL_OPT, margin: Optional[float] = _MARGIN_OPT,
-    align: Optional[bool] = _ALIGN_OPT, min_size: Optional[int] = _MIN_OPT, scale_factor: Optional[float] = _SF_OPT,
-    min_neighbors: Optional[int] = _NB_OPT, score_threshold: Optional[float] = _SCORE_OPT,
-    min_confidence: Optional[float] = _MINCONF_OPT,
+    recognizer: RecognizerOptions = _RECOGNIZER,
     max_megapixels: float = _MAX_MP_OPT,
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ):
@@ -656,10 +635,7 @@ def batch(
         require_ray()
     except EmorecError as e:
         _fail(str(e), 2)
-    options = dict(model=model, flip=flip, detector=detector, detector_model=detector_model, margin=margin,
-                   align=align, min_size=min_size, scale_factor=scale_factor, min_neighbors=min_neighbors,
-                   score_threshold=score_threshold, min_confidence=min_confidence)
-    _make_recognizer(**options)  # bad options fail here, before Ray starts
+    _make_recognizer(recognizer)  # bad options fail here, before Ray starts
     state: dict = {"bar": None, "errors": 0}
 
     def on_progress(done: int, total: int, s):
@@ -681,7 +657,7 @@ def batch(
         bar.update(done - bar.n)
 
     try:
-        s = run_batch(inputs, out, recognizer_kwargs=recognizer_options(**options), workers=workers, address=address,
+        s = run_batch(inputs, out, recognizer_kwargs=recognizer.kwargs(), workers=workers, address=address,
                       every_seconds=every_seconds, files_per_part=files_per_part,
                       max_pixels=int(max_megapixels * 1e6), on_progress=on_progress)
     except EmorecError as e:

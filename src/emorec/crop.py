@@ -2,20 +2,19 @@
 turned upright from the eyes (:func:`aligned_crop`).
 
 Each detector frames a face its own way (a Haar box runs from the eyebrows to just under the mouth, a
-YuNet box from the forehead to the chin), so each has its own ``margin``: the box is widened by that
-fraction of its size on every side. The square is
-cut from the image where it lies inside, and padded by repeating the border pixels where it does
-not (a face at the frame's edge). Resizing to the model's input is left to
-:func:`emorec.preprocess.preprocess` (the one preprocessing function), which the classifier applies.
-
-The default margin is measured by bench/bench_crop_geometry.py (see its docstring).
+YuNet box from the forehead to the chin), so each detector carries its own ``margin``: the box is widened by
+that fraction of its size on every side. The square is cut from the image where it lies inside, and padded
+by repeating the border pixels where it does not (a face at the frame's edge). Resizing to the model's input
+is left to :func:`emorec.preprocess.preprocess` (the one preprocessing function), which the classifier applies.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-MARGIN = 0.05  # Haar's (bench/bench_crop_geometry.py); each detector has its own
+# The default crop margin, per side, as a fraction of the box: Haar's and YuNet's (their MARGIN), and any
+# other detector's that names none (chosen with bench/bench_crop_geometry.py).
+MARGIN = 0.05
 
 
 def square_box(box, margin: float = MARGIN) -> tuple[int, int, int, int]:

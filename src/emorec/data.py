@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError
+from .images import IMAGE_EXTENSIONS
 from .labels import FER2013_CLASSES, FERPLUS_CLASSES
 
 SPLITS = ("Training", "PublicTest", "PrivateTest")
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".tif", ".tiff", ".webp"}
 
 
 @dataclass
@@ -349,7 +349,7 @@ def read_image_folder(root, *, image_size: int = 48, classes: list[str] | None =
                 bad.append(f"{class_dir}: folder name is not one of the classes {classes}; skipped")
                 continue
             for f in sorted(class_dir.iterdir()):
-                if f.suffix.lower() not in IMAGE_SUFFIXES:
+                if f.suffix.lower() not in IMAGE_EXTENSIONS:
                     continue
                 img = cv2.imread(str(f), cv2.IMREAD_UNCHANGED)
                 if img is None or img.size == 0:

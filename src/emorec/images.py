@@ -12,13 +12,19 @@ from __future__ import annotations
 import re
 import zlib
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from .errors import ImageError, TooManyPixels
 
+# File types by extension (lower case), for every part of emorec that picks files by name:
+# images read from folders (OpenCV decodes these) ...
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".tif", ".tiff", ".webp", ".pgm",
                     ".ppm", ".pbm", ".pnm", ".pxm", ".sr", ".ras", ".jp2", ".exr", ".hdr", ".pic", ".avif"}
+# ... the ones an annotated copy keeps (others are written as .png) ...
+WRITABLE_IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+# ... and videos (emorec.video_writer.CONTAINERS: the ones it writes).
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".gif", ".ts"}
 
 HEADER_BYTES = 256 * 1024  # an image's size is read from its first bytes (EXIF and colour profiles included)
@@ -139,27 +145,78 @@ def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int | None = MA
     return img
 
 
-def header_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from an encoded image's header, without decoding its pixels; None where the header
-    cannot be read (OpenCV may still decode the file: its size is checked after decoding then)."""
+class ImageHeader(NamedTuple):
+    """What an encoded image's header says, before its pixels are decoded."""
+
+    format: str  # Pillow's name: JPEG, PNG, WEBP, BMP, TIFF, GIF, ...
+    width: int
+    height: int
+    channels: int  # as decoded (a palette image decodes to 3)
+    bytes_per_sample: int  # 2 for 16-bit PNG/TIFF
+
+
+def sample_layout(im, data) -> tuple[int, int]:
+    """(channels, bytes per sample) of an opened (lazy) Pillow image, from its file header: PNG's IHDR
+    and TIFF's tags give the stored depth (Pillow's mode says 'RGB' for a 16-bit PNG)."""
+    if im.format == "PNG" and len(data) >= 26:
+        depth, color_type = data[24], data[25]
+        return {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}.get(color_type, 4), 2 if depth > 8 else 1
+    if im.format == "TIFF":
+        tags = getattr(im, "tag_v2", {})
+        bits = tags.get(258, 8)
+        bits = max(bits) if isinstance(bits, (tuple, list)) and bits else (bits or 8)
+        channels = 3 if tags.get(262) == 3 else int(tags.get(277, len(im.getbands())) or 1)  # palette -> BGR
+        return max(1, channels), max(1, (int(bits) + 7) // 8)
+    return (3 if im.mode == "P" else len(im.getbands())), 1
+
+
+def read_header(data) -> ImageHeader | None:
+    """The header of encoded image bytes (``bytes`` or ``bytearray``), without decoding the pixels; None
+    where Pillow cannot read it (OpenCV may still decode the file: its size is checked after decoding then).
+    Reads the first 256 kB (EXIF and colour profiles included), the whole file only where the header lies
+    further in (a TIFF directory at its end). An image over Pillow's own bomb limit (2x 89 Mpx) has no
+    readable size: it is reported as 2^31 x 1 pixels."""
     import io
     import warnings
 
-    if data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR":  # the commonest bomb: read its size directly
-        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     try:
         from PIL import Image
     except ImportError:  # Pillow comes with matplotlib; without it the size is checked after decoding
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # DecompressionBombWarning: emorec applies its own limit
-        try:  # lazy: reads the header only, from its first 256 kB (no copy of a large file)
-            with Image.open(io.BytesIO(data[:HEADER_BYTES])) as im:
-                return im.size
-        except Image.DecompressionBombError:  # over PIL's own limit (2x 89 Mpx): no size to report
-            return (2 ** 31, 1)
-        except Exception:
-            return None
+        for part in ((data[:HEADER_BYTES], data) if len(data) > HEADER_BYTES else (data,)):
+            try:
+                with Image.open(io.BytesIO(bytes(part))) as im:  # lazy: reads the header only
+                    return ImageHeader(im.format, *im.size, *sample_layout(im, data))
+            except Image.DecompressionBombError:
+                return ImageHeader(image_magic(data) or "?", 2 ** 31, 1, 1, 1)
+            except Exception:
+                continue
+    return None
+
+
+def image_magic(data) -> str | None:
+    """The image format a file's first bytes announce (JPEG, PNG, WEBP, BMP, TIFF), or None."""
+    if data[:3] == b"\xff\xd8\xff":
+        return "JPEG"
+    if data[:8] == PNG_SIGNATURE:
+        return "PNG"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    if data[:2] == b"BM":
+        return "BMP"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "TIFF"
+    return None
+
+
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from an encoded image's header (:func:`read_header`), or None."""
+    if data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR":  # the commonest bomb: read its size directly
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    header = read_header(data)
+    return (header.width, header.height) if header else None
 
 
 def check_pixels(w: int, h: int, max_pixels: int | None, name: str) -> None:

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 from .errors import ModelError
 from .labels import FER2013_CLASSES, FERPLUS_CLASSES
+from .preprocess import SCALING
 
 MODELS_DIR = Path(__file__).parent / "models"
 BUILTIN = ("fer2013", "ferplus")
-
-
-def sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def ensemble_members(model) -> list:
@@ -65,7 +57,7 @@ def read_card(onnx_path: Path, num_outputs: int | None = None, input_size: int |
         return card
     classes = {7: FER2013_CLASSES, 8: FERPLUS_CLASSES}.get(num_outputs) or [f"class_{i}" for i in range(num_outputs or 0)]
     return {"name": Path(onnx_path).stem, "classes": list(classes), "input_size": input_size or 48,
-            "scaling": "x/255*2-1"}
+            "scaling": SCALING}
 
 
 def list_models() -> list[dict]:
@@ -77,8 +69,8 @@ def preprocess_contract(input_size: int = 48) -> dict:
     """The ``preprocess`` section of a model card: everything between a detected face and the network's
     input, so a model is fed at run time exactly as in training. :class:`emorec.EmotionRecognizer` reads
     the crop geometry per detector from here (the detectors' own defaults apply where a card has none)."""
+    from .crop import MARGIN
     from .detectors import haar, yunet
-    from .preprocess import SCALING
 
     return {
         "input_size": int(input_size),
@@ -89,7 +81,7 @@ def preprocess_contract(input_size: int = 48) -> dict:
         "crop": {
             "shape": "square centred on the box, side max(w, h) * (1 + 2 * margin); pixels outside the image "
                      "repeat its border; align: turned about the box centre so the eyes lie level",
-            "haar": {"margin": haar.MARGIN, "align": False},
-            "yunet": {"margin": yunet.MARGIN, "align": yunet.ALIGN},
+            "haar": {"margin": MARGIN, "align": haar.ALIGN},
+            "yunet": {"margin": MARGIN, "align": yunet.ALIGN},
         },
     }

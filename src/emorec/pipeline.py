@@ -3,9 +3,9 @@ answer): frames from a source (:mod:`emorec.sources`) -> faces (the recogniser, 
 :class:`emorec.tracking.FaceTracker` for videos) -> every writer (:mod:`emorec.writers`).
 
 >>> from emorec.pipeline import run
->>> from emorec.sources import open_source
->>> from emorec.writers import JsonLines, stdout_emit
->>> summary = run(open_source("photos/"), EmotionRecognizer(), [JsonLines(stdout_emit)])
+>>> from emorec.sources import ImageSource
+>>> from emorec.writers import JsonLines
+>>> summary = run(ImageSource(["photos/"]), EmotionRecognizer(), [JsonLines(lambda line, err: print(line))])
 
 A frame that cannot be read, or whose output cannot be written, is reported (``on_error``) and the rest
 goes on; a writer marked ``fatal`` (a video file) that fails stops the run with its error. Ctrl-C stops

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-SCALING = "x/255*2-1"  # recorded in every model card
+SCALING = "x/255*2-1"  # the scaling below, as every model card records it
+SCALE = 2.0 / 255.0  # ... as a factor: x * SCALE - 1 (training applies it to tensors: emorec.training.train)
+
+
+def scaled(grey: np.ndarray) -> np.ndarray:
+    """uint8 pixels to the network's float32 input range [-1, 1]: ``x / 255 * 2 - 1`` (:data:`SCALING`)."""
+    return np.asarray(grey).astype(np.float32) * np.float32(SCALE) - np.float32(1.0)
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
@@ -70,12 +76,12 @@ def preprocess(faces, size: int = 48) -> np.ndarray:
             raise ValueError(f"expected face crops (N, H, W) or (N, H, W, C), got shape {faces.shape}")
         fast = faces.dtype == np.uint8 and faces.ndim == 3 and faces.shape[1:] == (size, size)
         if fast:  # the common case, training included: no per-face work
-            return (faces.astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0))[:, None]
+            return scaled(faces)[:, None]
     out = np.empty((len(faces), 1, size, size), dtype=np.float32)
     for i, face in enumerate(faces):
         if np.size(face) == 0:
             raise ValueError(f"face {i} is empty (shape {np.shape(face)})")
-        out[i, 0] = to_uint8_face(face, size).astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0)
+        out[i, 0] = scaled(to_uint8_face(face, size))
     return out
 
 

@@ -152,7 +152,7 @@ class EmotionRecognizer:
     """Find every face in an image and classify its emotion.
 
     ``model``: "fer2013", "ferplus" or a path to an exported .onnx. ``detector``: "haar" (the default, the
-    seed's method), "yunet", or an object with ``detect(image)`` (see :mod:`emorec.detectors`);
+    classic mini-XCEPTION demo's method), "yunet", or an object with ``detect(image)`` (see :mod:`emorec.detectors`);
     ``detector_model``: the YuNet .onnx path (else found as :mod:`emorec.detectors.model_file` says);
     further keyword arguments are the detector's own settings (``min_size``, ``scale_factor``,
     ``min_neighbors``, ``score_threshold``, ...). ``margin`` / ``align``: crop geometry (default: the

@@ -1,11 +1,11 @@
 """Where frames come from: photos (files and folders), video files, cameras and stream URLs.
 
 Every source is an iterator of :class:`FrameItem` — one decoded image with where it came from — so
-``emorec detect``, ``video``, ``live`` and the server run the same loop (:mod:`emorec.pipeline`). A photo
-that cannot be decoded becomes an item with an ``error`` (the rest goes on); a video that cannot be
-opened raises :class:`emorec.errors.VideoError` when it is opened.
+``emorec detect``, ``video`` and ``live`` run the same loop (:mod:`emorec.pipeline`). A photo that cannot be
+decoded becomes an item with an ``error`` (the rest goes on); a video that cannot be opened raises
+:class:`emorec.errors.VideoError` when it is opened.
 
->>> for item in open_source("holiday/"):            # or "clip.mp4", "0" (camera), "rtsp://..."
+>>> for item in ImageSource(["holiday/"]):      # or VideoSource("clip.mp4"), VideoSource(0), VideoSource("rtsp://...")
 ...     item.source, item.index, item.image.shape
 """
 
@@ -19,7 +19,6 @@ from typing import Iterator, Optional
 import numpy as np
 
 from .errors import EmorecError, VideoError
-from .images import VIDEO_EXTENSIONS  # noqa: F401  (re-exported: what open_source treats as a video)
 
 
 @dataclass
@@ -160,17 +159,3 @@ class VideoSource:
 
     def __exit__(self, *exc):
         self.close()
-
-
-def is_video(spec) -> bool:
-    """A camera index, a URL, or a file with a video extension."""
-    s = parse_source(spec)
-    return isinstance(s, int) or "://" in s or Path(s).suffix.lower() in VIDEO_EXTENSIONS
-
-
-def open_source(spec):
-    """:class:`VideoSource` for a camera index, URL or video file; :class:`ImageSource` for photos and folders
-    (``spec`` may be a list of photo paths)."""
-    if isinstance(spec, (list, tuple)):
-        return ImageSource(spec)
-    return VideoSource(spec) if is_video(spec) else ImageSource([spec])

@@ -16,8 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
+from .errors import VideoError
 from .tracking import DETECT_EVERY, SMOOTH
 
 
@@ -48,45 +47,6 @@ class VideoSummary:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
-def write_timeline(history: dict, classes, path, title: str = "") -> Path:
-    """PNG: per tracked face, each class's smoothed probability over time (the longest 8 tracks).
-
-    ``history``: face id -> list of (time in seconds, probabilities)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    from .drawing import color_of
-
-    ids = sorted(history, key=lambda k: -len(history[k]))[:8]
-    ids.sort()
-    n = max(1, len(ids))
-    fig, axes = plt.subplots(n, 1, figsize=(10, 1.0 + 2.0 * n), sharex=True, squeeze=False)
-    for ax, tid in zip(axes[:, 0], ids):
-        rows = history[tid]
-        t = np.array([r[0] for r in rows])
-        p = np.array([r[1] for r in rows])
-        for k, c in enumerate(classes):
-            b, g, r = color_of(c)
-            ax.plot(t, p[:, k], color=(r / 255, g / 255, b / 255), lw=1.4, label=c)
-        ax.set_ylim(0, 1)
-        ax.set_ylabel(f"face #{tid}")
-        ax.grid(alpha=0.3)
-    if not ids:
-        axes[0, 0].text(0.5, 0.5, "no face found in this video", ha="center", va="center")
-        axes[0, 0].set_axis_off()
-    else:
-        axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
-    axes[-1, 0].set_xlabel("time (s)")
-    fig.suptitle(title or "emotions over time")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
-
-
 def process_video(source, out, *, recognizer=None, csv_path=None, timeline_path=None, detect_every: int = DETECT_EVERY,
                   smooth: float = SMOOTH, max_frames: int = 0, progress: bool | None = None,
                   on_frame=None) -> VideoSummary:
@@ -98,11 +58,12 @@ def process_video(source, out, *, recognizer=None, csv_path=None, timeline_path=
     """
     from tqdm import tqdm
 
+    from .files import writable_parent
     from .pipeline import run
     from .recognizer import EmotionRecognizer
     from .sources import VideoSource
     from .tracking import FaceTracker
-    from .writers import AnnotatedVideo, FrameCsv, Timeline, ensure_parent
+    from .writers import AnnotatedVideo, FrameCsv, Timeline
 
     rec = recognizer or EmotionRecognizer()
     out = Path(out)
@@ -112,7 +73,7 @@ def process_video(source, out, *, recognizer=None, csv_path=None, timeline_path=
     with VideoSource(source) as src:
         name = src.name
         classes = rec.classes
-        ensure_parent(out, "video")  # the video's own path is the one to name when the folder is unusable
+        writable_parent(out, "video", error=VideoError)  # named when its folder is unusable, before any work
         video = AnnotatedVideo(out, src.fps)
         writers = [video, FrameCsv(csv_path, classes),
                    Timeline(timeline_path, classes, title=f"{Path(name).name}: emotions over time")]

@@ -23,11 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from .errors import VideoError
+from .files import writable_parent
 
 # H.264 encoders tried in order (FFmpeg names). libx264 is in PyAV's wheels; libopenh264 in some builds.
 H264_ENCODERS = ("libx264", "libopenh264")
-# containers that hold H.264; any other suffix gets an mp4 container
-_H264_CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi"}
+# the video files it writes: extension -> FFmpeg container (each holds H.264); any other name gets an mp4 container
+CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi"}
 
 
 def h264_encoder() -> str | None:
@@ -51,18 +52,7 @@ def _check_path(path: Path) -> None:
     """Make the folder and make sure the file can be created, with a clear reason when it cannot."""
     if path.is_dir():
         raise VideoError(f"{path}: is a folder; give a video file name such as {path / 'out.mp4'}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise VideoError(f"{path}: cannot write the video: {path.parent} is a file, not a folder") from None
-    except OSError as e:
-        raise VideoError(f"{path}: cannot write the video: cannot make folder {path.parent}: "
-                         f"{e.strerror or e}") from None
-    try:
-        with open(path, "ab"):
-            pass
-    except OSError as e:
-        raise VideoError(f"{path}: cannot write the video: {e.strerror or e}") from None
+    writable_parent(path, "video", error=VideoError, create=True)
 
 
 class VideoWriter:
@@ -116,7 +106,7 @@ class VideoWriter:
     def _open_h264(self, encoder: str, crf: int) -> None:
         import av
 
-        fmt = _H264_CONTAINERS.get(self.path.suffix.lower(), "mp4")
+        fmt = CONTAINERS.get(self.path.suffix.lower(), "mp4")
         options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}  # plays while it downloads
         try:
             self._container = av.open(str(self.path), "w", format=fmt, options=options)

@@ -12,26 +12,14 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
 
 from .errors import OutputError, VideoError
-
-WRITABLE_IMAGES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-
-
-def ensure_parent(path: Path, what: str = "output") -> None:
-    """Create ``path``'s folder, or raise :class:`VideoError` saying why it cannot be (a file in the way,
-    no permission, a read-only or virtual file system)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise VideoError(f"{path}: cannot write the {what} there: a part of that path is a file, not a folder") from None
-    except OSError as e:
-        raise VideoError(f"{path}: cannot write the {what} there: {e.strerror or e}") from None
+from .files import writable_parent
+from .images import WRITABLE_IMAGE_EXTENSIONS
 
 
 class Writer:
@@ -126,7 +114,7 @@ class AnnotatedImages(Writer):
     def _name(self, item) -> Path:
         src, root = Path(item.path or item.source), item.root
         rel = Path(root.name) / src.relative_to(root) if root is not None else Path(src.name)
-        if rel.suffix.lower() not in WRITABLE_IMAGES:
+        if rel.suffix.lower() not in WRITABLE_IMAGE_EXTENSIONS:
             rel = rel.with_name(rel.name + ".png")
         cand, k = rel, 1
         while str(cand) in self._used:
@@ -202,7 +190,7 @@ class FrameCsv(Writer):
 
     def __init__(self, path: Path, classes):
         self.path, self.classes, self.outputs = Path(path), list(classes), []
-        ensure_parent(self.path, "CSV")
+        writable_parent(self.path, "CSV", error=VideoError)
         try:
             self.fh = open(self.path, "w", newline="")
         except OSError as e:
@@ -224,6 +212,45 @@ class FrameCsv(Writer):
         self.fh.close()
 
 
+def write_timeline(history: dict, classes, path, title: str = "") -> Path:
+    """PNG: per tracked face, each class's smoothed probability over time (the longest 8 tracks).
+
+    ``history``: face id -> list of (time in seconds, probabilities)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from .drawing import color_of
+
+    ids = sorted(history, key=lambda k: -len(history[k]))[:8]
+    ids.sort()
+    n = max(1, len(ids))
+    fig, axes = plt.subplots(n, 1, figsize=(10, 1.0 + 2.0 * n), sharex=True, squeeze=False)
+    for ax, tid in zip(axes[:, 0], ids):
+        rows = history[tid]
+        t = np.array([r[0] for r in rows])
+        p = np.array([r[1] for r in rows])
+        for k, c in enumerate(classes):
+            b, g, r = color_of(c)
+            ax.plot(t, p[:, k], color=(r / 255, g / 255, b / 255), lw=1.4, label=c)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel(f"face #{tid}")
+        ax.grid(alpha=0.3)
+    if not ids:
+        axes[0, 0].text(0.5, 0.5, "no face found in this video", ha="center", va="center")
+        axes[0, 0].set_axis_off()
+    else:
+        axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    axes[-1, 0].set_xlabel("time (s)")
+    fig.suptitle(title or "emotions over time")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 class Timeline(Writer):
     """A PNG of each tracked face's smoothed emotions over time (its ``max_tracks`` longest faces).
 
@@ -238,7 +265,7 @@ class Timeline(Writer):
         self.points: dict[int, list] = {}  # id -> [[time, probs (C,), weight], ...]
         self.counts: dict[int, int] = {}  # id -> frames seen
         self.outputs = []
-        ensure_parent(self.path, "timeline")
+        writable_parent(self.path, "timeline", error=VideoError)
 
     def write(self, item, faces):
         for f in faces:
@@ -255,8 +282,6 @@ class Timeline(Writer):
             self.points = {k: self.points[k] for k in keep}
 
     def close(self):
-        from .video import write_timeline
-
         history = {k: [(p[0], p[1]) for p in pts] for k, pts in self.points.items()}
         write_timeline(history, self.classes, self.path, title=self.title)
         self.outputs.append(str(self.path))
@@ -265,7 +290,3 @@ class Timeline(Writer):
 def _merge(a, b):
     w = a[2] + b[2]
     return [(a[0] * a[2] + b[0] * b[2]) / w, (a[1] * a[2] + b[1] * b[2]) / w, w]
-
-
-def stdout_emit(line: str, err: bool = False) -> None:
-    print(line, file=sys.stderr if err else sys.stdout, flush=True)

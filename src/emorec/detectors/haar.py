@@ -1,4 +1,4 @@
-"""Face detection with OpenCV's Haar cascade (``haarcascade_frontalface_default.xml``): the seed's method.
+"""Face detection with OpenCV's Haar cascade (``haarcascade_frontalface_default.xml``): the classic method of the Keras mini-XCEPTION demo.
 
 The cascade runs on the plain grey image. The smallest face to find is given in pixels of the input image
 (``min_size``; by default 40 px, or 1/25 of the shorter side of a large image), and the search runs on a copy
@@ -26,8 +26,9 @@ from typing import Optional
 
 import numpy as np
 
+from ..crop import MARGIN  # crop margin around a Haar box, per side
 from ..errors import ModelError
-from . import BaseDetector, Detections
+from .base import BaseDetector, Detections
 
 CASCADE = "haarcascade_frontalface_default.xml"
 WINDOW = 24  # the cascade's own window: no face smaller than this can be found
@@ -38,7 +39,7 @@ MIN_SIZE = 40  # smallest face, in pixels of the input image ...
 MIN_FACE_FRACTION = 1 / 25  # ... or this part of its shorter side where that is larger (and min_size is not given)
 WORK_SIZE = 24  # the search runs on a copy where the smallest face measures this many pixels
 FINE_STEP = 1.05  # the scale step of a narrowed search (tracking)
-MARGIN = 0.05  # crop margin around a Haar box (bench/bench_crop_geometry.py)
+ALIGN = False  # a Haar box has no landmarks to turn the face upright by
 
 # the check every box passes (confirmed): the cascade must find the face again with HITS windows in a view of it
 HITS = 13  # windows of about the box's size, centred near its centre, in one view of the box:
@@ -91,13 +92,13 @@ class HaarDetector(BaseDetector):
     ``scale_factor``: the step between face sizes searched. By default every window of the cascade is kept,
     grouped as OpenCV groups them, and a group is a face when it passes :func:`confirmed`; given
     ``min_neighbors``, the detector is OpenCV's ``detectMultiScale`` as it is: groups of more than that many
-    windows, unchecked (the seed's and ``fer``'s way: ``scale_factor=1.1, min_neighbors=5``). ``margin``: the crop margin
+    windows, unchecked (the Keras demo's and ``fer``'s way: ``scale_factor=1.1, min_neighbors=5``). ``margin``: the crop margin
     around its boxes.
     """
 
     name = "haar"
     color = "grey"
-    align = False
+    align = ALIGN
     min_px = WINDOW
 
     def __init__(self, *, scale_factor: float = SCALE_FACTOR, min_size: Optional[int] = None,

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import ModelError
-from ..model_card import sha256
+from ..files import sha256
 
 YUNET_FILE = "face_detection_yunet_2023mar.onnx"
 YUNET_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"

@@ -22,8 +22,10 @@ from typing import Optional
 
 import numpy as np
 
+from ..crop import MARGIN  # crop margin around a YuNet box, per side
 from ..errors import ModelError
-from . import BaseDetector, Detections
+from ..runtime import session_options
+from .base import BaseDetector, Detections
 from .model_file import resolve_yunet
 from .onnx_shape import free_dims
 
@@ -32,7 +34,6 @@ SCORE_THRESHOLD = 0.85  # (0.8 let buttons and paintings through in large photos
 NMS_THRESHOLD = 0.3
 MIN_SIZE = 20  # smallest face, in pixels of the input image
 WORK_SIZE = 16  # the search runs on a copy where the smallest face measures this many pixels
-MARGIN = 0.05  # crop margin around a YuNet box (bench/bench_crop_geometry.py: 0.05 best with the shipped models)
 MIN_INPUT = 120  # the searched copy keeps at least this many pixels on its shorter side
 ALIGN = True  # turn faces upright from the eyes before the crop (bench/bench_crop_geometry.py: level to +0.7 points)
 RUNTIME = "onnxruntime"  # or "opencv" (cv2.FaceDetectorYN): the same boxes, 1.6x the time (bench/bench_detector.py)
@@ -62,8 +63,6 @@ def _session(model: Path, threads: int):
     with _SESSIONS_LOCK:
         if key not in _SESSIONS:
             import onnxruntime as ort
-
-            from ..classifier import session_options
 
             try:
                 data = free_dims(Path(model).read_bytes(), inputs=(2, 3), outputs=(1,))

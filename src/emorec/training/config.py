@@ -22,7 +22,7 @@ ARCHITECTURES: dict[str, dict] = {
 }
 # name -> augmentation parameters (see augment.py); the run's config.json and the model card record both.
 AUGMENTATIONS: dict[str, dict] = {
-    # the seed's Keras ImageDataGenerator: rotation 10 deg, shifts and zoom of 10%, horizontal flip
+    # the Keras mini-XCEPTION demo's ImageDataGenerator: rotation 10 deg, shifts and zoom of 10%, horizontal flip
     "seed": dict(rotation=10.0, shift=0.1, zoom=0.1, flip=True),
     # also the framing of other data sets: tighter/looser crops and shifts, blur/sharpen, contrast, brightness,
     # and random erasing (half the images lose a 2-20% rectangle)
@@ -90,6 +90,10 @@ class TrainConfig:
     train_split: str = _opt("Training", cli=False)
     test_split: str = _opt("PublicTest", "measured once, after training, with best.pt; never used to select",
                            cli=False)
+    teacher: Optional[str] = _opt(None, "distil: ONNX model(s) whose probabilities (mirror-averaged; an ensemble "
+                                        "as A+B) blend into the targets: a model name or .onnx path")
+    distill_weight: float = _opt(0.5, "with --teacher: the teacher's share of each target (the rest: the label, "
+                                      "smoothed)", lo=0, hi=1)
     augment: str = _opt("framing", "augmentation preset: seed (rotation, shift, zoom, flip) or framing (also "
                                    "crop scale, blur/sharpen, contrast, brightness, random erasing)",
                         choices=AUGMENTATIONS)

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from ..errors import EmorecError, ModelError
-from ..model_card import preprocess_contract, sha256
+from ..files import sha256
+from ..model_card import preprocess_contract
 from ..preprocess import SCALING
 from .checkpoint import read_checkpoint
 from .net import ARCHITECTURES, WithSoftmax, build_model
@@ -60,13 +61,13 @@ def export_onnx(checkpoint, out, *, name: str | None = None, opset: int = 17) ->
     """Write ``out`` (.onnx) and a first card (``.json``); :func:`add_evaluation` adds the measurement
     through ONNX Runtime. The card records how the checkpoint was selected and, for a run's ``best.pt``, the run's
     one PublicTest measurement (``test.json``)."""
-    from ..evaluate import output_folder
+    from ..files import writable_folder
 
     model, ck = load_checkpoint(checkpoint)
     out = Path(out)
     if out.is_dir():
         raise EmorecError(f"{out}: is a folder; give the .onnx file to write, such as {out / 'model.onnx'}")
-    output_folder(out.parent, "model")
+    writable_folder(out.parent, "model")
     size = int(ck["image_size"])
     dummy = torch.zeros(2, 1, size, size)
     with warnings.catch_warnings():

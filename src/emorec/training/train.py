@@ -31,7 +31,10 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from ..data import Dataset, load_dataset
-from ..evaluate import metrics, output_folder
+from ..errors import EmorecError
+from ..evaluate import metrics
+from ..files import writable_folder
+from ..preprocess import SCALE
 from .augment import augment
 from .config import AUGMENTATIONS, ConfigError, TrainConfig, selection_rule
 from .net import build_model
@@ -39,7 +42,6 @@ from .net import build_model
 __all__ = ["TrainConfig", "train", "train_step", "to_input", "resolve_device", "resolve_precision"]
 
 RUN_FILES = ("config.json", "last.pt", "best.pt", "log.csv", "curves.png", "test.json")
-_SCALE = 2.0 / 255.0  # the scaling of preprocess.preprocess: x / 255 * 2 - 1, in float32
 _AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -116,7 +118,7 @@ def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Ten
 def to_input(x: torch.Tensor) -> torch.Tensor:
     """uint8 ``(N, 1, H, W)`` -> float32 in [-1, 1], bit for bit what :func:`emorec.preprocess.preprocess`
     gives for crops already at the model's size (the batch stays on its device)."""
-    return x.to(torch.float32).mul_(_SCALE).sub_(1.0)
+    return x.to(torch.float32).mul_(SCALE).sub_(1.0)
 
 
 def _load(cfg: TrainConfig) -> Dataset:
@@ -142,6 +144,23 @@ def _test_data(cfg: TrainConfig, data: Dataset) -> Dataset | None:
 def _targets(d: Dataset, smoothing: float) -> torch.Tensor:
     t = torch.from_numpy(d.soft_targets().astype(np.float32))
     return t * (1 - smoothing) + smoothing / t.shape[1] if smoothing else t
+
+
+def teacher_targets(cfg: TrainConfig, d: Dataset, targets: torch.Tensor) -> torch.Tensor:
+    """Knowledge distillation (Hinton et al. 2015), offline: the teacher's probabilities for each training
+    image (averaged with its mirror image, uncalibrated), blended with the label targets by
+    ``--distill-weight``. Computed once, through ONNX Runtime, before the first epoch."""
+    from ..classifier import EmotionClassifier
+    from ..labels import common_names
+
+    try:
+        teacher = EmotionClassifier(cfg.teacher, flip_tta=True, calibrated=False, threads=cfg.threads or None)
+    except (EmorecError, OSError, ValueError) as e:
+        raise ConfigError("teacher", str(e)) from e
+    if teacher.classes != common_names(d.classes):
+        raise ConfigError("teacher", f"{teacher.name} predicts {teacher.classes}, the data has {d.classes}")
+    probs = torch.from_numpy(teacher.predict(d.images)).to(targets.device)
+    return targets * (1 - cfg.distill_weight) + probs * cfg.distill_weight
 
 
 def _images(d: Dataset, device: torch.device) -> torch.Tensor:
@@ -268,7 +287,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
     # ---- the run folder: checked and made writable before the data is read (all processes alike)
     out = Path(cfg.out)
     _check_run_folder(cfg, out)
-    output_folder(out, "run folder")
+    writable_folder(out, "run folder")
     if world > 1:
         dist.barrier()  # every process has checked before the first one writes
     if main and cfg.overwrite:
@@ -284,6 +303,9 @@ def train(cfg: TrainConfig, log=print) -> dict:
         log(f"skipped {len(train_set.bad_rows)} bad rows (first: {train_set.bad_rows[0]})")
     classes = train_set.classes
     x_train, y_train = _images(train_set, device), _targets(train_set, cfg.label_smoothing).to(device)
+    c_train = y_train.argmax(1)  # the class each training image counts as, for the training accuracy
+    if cfg.teacher:
+        y_train = teacher_targets(cfg, train_set, y_train)
     x_val, y_val, t_val = _images(val_set, device), torch.from_numpy(val_set.labels).to(device), \
         _targets(val_set, 0.0).to(device)
     validation = validation_record(cfg, val_set)
@@ -361,7 +383,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
             loss, logits = train_step(ddp_model, opt, scaler, x_train[idx], yb, generator=gen,
                                       augmentation=AUGMENTATIONS[cfg.augment],
                                       device=device, precision=precision)
-            tot += torch.stack([loss * len(idx), (logits.argmax(1) == yb.argmax(1)).sum().float(),
+            tot += torch.stack([loss * len(idx), (logits.argmax(1) == c_train[idx]).sum().float(),
                                 torch.tensor(float(len(idx)), device=device)])
 
         # ---- validation on the part of Training held out: each process scores its share, sums combined
