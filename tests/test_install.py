@@ -67,7 +67,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # what a user's first commands need, relative to the installed package
 PACKAGE_DATA = ["models/fer2013.onnx", "models/fer2013.json", "models/fer2013.md", "models/ferplus.onnx",
                 "models/ferplus.json", "models/ferplus.md", "assets/astronaut.jpg", "static/index.html",
-                "static/app.js", "static/style.css"]
+                "static/app.js", "static/style.css", "static/engine.js", "static/browser.js",
+                "static/vendor/onnxruntime-web/ort.wasm.min.mjs", "static/vendor/onnxruntime-web/ort-wasm-simd-threaded.mjs",
+                "static/vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm", "static/vendor/onnxruntime-web/LICENSE"]
 
 
 def build_wheel(out: Path) -> Path:
@@ -130,3 +132,9 @@ def test_the_wheel_installs_with_its_data_and_runs_outside_the_source_tree(tmp_p
                        cwd=away, env=env, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     assert re.search(r"astronaut\.jpg: face 1 \[[\d, ]+\] \w+ [01]\.\d\d", r.stdout), r.stdout
+    # the static site from the installed package: the page, its scripts and the vendored runtime
+    r = subprocess.run([str(venv / "bin" / "emorec"), "web", "--out", "site"], capture_output=True, text=True,
+                       cwd=away, env={**env, "EMOREC_CACHE": str(tmp_path / "cache")}, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (away / "site" / "static" / "vendor" / "onnxruntime-web" / "ort-wasm-simd-threaded.wasm").is_file()
+    assert (away / "site" / "models" / "fer2013.onnx").is_file() and (away / "site" / "index.html").is_file()

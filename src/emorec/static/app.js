@@ -1,5 +1,9 @@
-// emorec page: upload an image or stream webcam frames to POST /v1/analyze and draw the faces over them.
-// No build step, no dependencies. `window.emorec` exposes the page's state (used by the browser test).
+// emorec page: upload an image or use the webcam, and draw the faces found and their emotions over it.
+// Two modes ("Runs in"): the server (each image or frame goes to POST /v1/analyze) or this browser (YuNet and
+// the emotion model run here with ONNX Runtime Web, browser.js + engine.js; nothing is sent anywhere).
+// `/?run=browser` (or `?run=server`) opens the page in that mode with the webcam on. On a static site built
+// by `emorec web` (no server) only the in-browser mode exists. No build step. `window.emorec` exposes the
+// page's state: mode, runsIn, fps, lastResult (POST /v1/analyze's JSON in both modes), ... (used by the tests).
 "use strict";
 
 // One colour per emotion, by the common names the server answers with (emorec/labels.py); other spellings
@@ -12,24 +16,45 @@ const SYNONYMS = {
   anger: "angry", happiness: "happy", sadness: "sad", surprised: "surprise", fearful: "fear", disgusted: "disgust",
 };
 const DEFAULT_COLOR = "#2f6fde";
-const CAMERA_FPS = 4;          // frames sent per second at most (one request in flight at a time)
-const CAMERA_MAX_WIDTH = 640;  // frames are scaled down to this before upload
+const PARAMS = new URLSearchParams(location.search);
+const SERVER_FPS = 4;          // server mode: frames sent per second at most (one request in flight at a time)
+const CAMERA_MAX_WIDTH = 640;  // server mode: frames are scaled down to this before upload
+const FPS_WINDOW_MS = 3000;    // window.emorec.fps: frames analysed per second over the last 3 seconds
+// ?max_fps=N caps the frames analysed per second in either mode (0: as fast as frames come); ?threads=N
+// sets ONNX Runtime Web's WebAssembly threads (default: its own choice; 1 unless cross-origin isolated)
+const MAX_FPS = PARAMS.has("max_fps") ? Math.max(0, Number(PARAMS.get("max_fps")) || 0) : null;
+const THREADS = Math.max(0, Math.floor(Number(PARAMS.get("threads")) || 0)) || null;
+// ?detect_every=N: in-browser webcam, a full-frame search every N frames, a search around each face between
+// (emorec.tracking's DETECT_EVERY, 10; 1: the whole frame every time)
+const DETECT_EVERY = Math.max(1, Math.floor(Number(PARAMS.get("detect_every")) || 10));
+const PRIVACY = {
+  server: "Images are analysed by this server only and not stored.",
+  browser: "Images and webcam frames are analysed in this browser: none is sent anywhere.",
+};
 
 const $ = (id) => document.getElementById(id);
 const el = {
-  model: $("model"), flip: $("flip"), minConfidence: $("min-confidence"), camera: $("camera"), file: $("file"), drop: $("drop"), error: $("error"),
-  stage: $("stage"), photo: $("photo"), video: $("video"), overlay: $("overlay"), status: $("status"),
-  faces: $("faces"), limits: $("limits"),
+  runsIn: $("runs-in"), model: $("model"), flip: $("flip"), minConfidence: $("min-confidence"), camera: $("camera"),
+  file: $("file"), drop: $("drop"), error: $("error"), notice: $("notice"), stage: $("stage"), photo: $("photo"),
+  video: $("video"), overlay: $("overlay"), status: $("status"), faces: $("faces"), limits: $("limits"),
+  privacy: $("privacy"), api: $("api"), serverLinks: $("server-links"),
 };
 
 const state = window.emorec = {
   mode: "idle",        // idle | photo | camera
-  lastResult: null,    // last JSON answer of /v1/analyze
+  runsIn: "server",    // server | browser: where images and frames are analysed
+  fps: 0,              // camera: frames analysed per second over the last 3 seconds
+  lastResult: null,    // last result, the JSON shape of POST /v1/analyze in both modes
   lastError: null,     // last {status, error, detail}
   frames: 0,           // camera frames analysed
   inFlight: 0, maxInFlight: 0,
   boxes: [],           // camera: first box of each analysed frame (the last 100)
   file: null,          // the uploaded File (re-analysed when the options change)
+  site: null,          // models/index.json: the models and detector the in-browser mode runs
+  server: false,       // whether an emorec server answers beside the page
+  browser: { ready: false, loading: false, error: null },  // the in-browser runtime: threads, version, loadMs, ...
+  engine: null,        // the in-browser runtime (EmorecBrowser.BrowserRuntime) once loaded
+  firstResultMs: null, // performance.now() when the first result was shown (ms after navigation start)
 };
 
 const colorOf = (emotion) => {
@@ -46,17 +71,29 @@ function showError(msg) {
   el.error.hidden = !msg;
 }
 
+function showNotice(msg) {
+  el.notice.textContent = msg;
+  el.notice.hidden = !msg;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const options = () => ({
+  model: el.model.value, flip: el.flip.checked,
+  minConfidence: Math.min(1, Math.max(0, Number(el.minConfidence.value) || 0)),
+});
+
 // ------------------------------------------------------------------ talking to the server
 async function analyze(blob, filename) {
   const form = new FormData();
   form.append("file", blob, filename);
-  const query = new URLSearchParams({ model: el.model.value, flip: el.flip.checked ? "true" : "false",
-    min_confidence: String(Math.min(1, Math.max(0, Number(el.minConfidence.value) || 0))) });
+  const opts = options();
+  const query = new URLSearchParams({ model: opts.model, flip: opts.flip ? "true" : "false",
+    min_confidence: String(opts.minConfidence) });
   state.inFlight++;
   state.maxInFlight = Math.max(state.maxInFlight, state.inFlight);
   let resp;
   try {
-    resp = await fetch(`/v1/analyze?${query}`, { method: "POST", body: form });
+    resp = await fetch(`v1/analyze?${query}`, { method: "POST", body: form });
   } catch (e) {
     throw Object.assign(new Error("Cannot reach the emorec server (is `emorec serve` still running?)"), { status: 0 });
   } finally {
@@ -72,6 +109,58 @@ async function analyze(blob, filename) {
   }
   state.lastError = null;
   return body;
+}
+
+// ------------------------------------------------------------------ analysing in this browser
+let runtimePromise = null;
+
+/** The in-browser runtime, loaded once (ONNX Runtime Web, YuNet, the default model). */
+function browserRuntime() {
+  if (!runtimePromise) {
+    if (!state.site) return Promise.reject(new Error("this site does not describe its models (models/index.json)"));
+    state.browser.loading = true;
+    const rt = new window.EmorecBrowser.BrowserRuntime(state.site, document.baseURI);
+    runtimePromise = rt.init({ threads: THREADS, model: el.model.value || state.site.default }).then(() => {
+      Object.assign(state.browser, rt.info, { ready: true, loading: false, error: rt.problem || null });
+      state.engine = rt;
+      if (rt.problem) showNotice(`In-browser mode cannot find faces: ${rt.problem}`);
+      return rt;
+    }, (e) => {
+      Object.assign(state.browser, { ready: false, loading: false, error: e.message });
+      runtimePromise = null;  // a later try may work (a file supplied meanwhile)
+      throw e;
+    });
+  }
+  return runtimePromise;
+}
+
+/** Analyse RGBA pixels in this browser; the result has POST /v1/analyze's JSON shape. */
+async function analyzeHere(pixels, width, height, file, format, tracker = null) {
+  const rt = await browserRuntime();
+  if (rt.problem) throw Object.assign(new Error(`in-browser mode cannot find faces: ${rt.problem}`), { status: 0 });
+  const opts = options(), t0 = performance.now();
+  state.inFlight++;
+  state.maxInFlight = Math.max(state.maxInFlight, state.inFlight);
+  try {
+    const rgba = typeof pixels === "function" ? pixels() : pixels;
+    const { faces } = await rt.analyze(rgba, width, height, { ...opts, tracker });
+    state.lastError = null;
+    return { file, format, model: opts.model, detector: "yunet", flip: opts.flip, min_confidence: opts.minConfidence,
+      width, height, faces, elapsed_ms: Math.round((performance.now() - t0) * 10) / 10 };
+  } finally {
+    state.inFlight--;
+  }
+}
+
+async function analyzePhotoHere(file) {
+  let img;
+  try {
+    img = await window.EmorecBrowser.decodeImage(file);
+  } catch (e) {
+    state.lastError = { status: e.status || 415, error: "unsupported_type", detail: e.message };
+    throw e;
+  }
+  return analyzeHere(img.rgba, img.width, img.height, file.name || "image", file.type || "image");
 }
 
 // ------------------------------------------------------------------ drawing
@@ -190,9 +279,10 @@ function show(result, extra = "") {
   drawResult(result);
   listFaces(result);
   const n = result.faces.length;
+  if (state.firstResultMs === null) state.firstResultMs = performance.now();
   el.status.textContent = `${n === 0 ? "No face found" : n === 1 ? "1 face" : `${n} faces`} · ` +
     `${result.width}×${result.height} · ${result.model}${result.flip ? " + mirror TTA" : ""} · ` +
-    `${Math.round(result.elapsed_ms)} ms on the server${extra}`;
+    `${Math.round(result.elapsed_ms)} ms ${state.runsIn === "browser" ? "in this browser" : "on the server"}${extra}`;
 }
 
 // ------------------------------------------------------------------ photos
@@ -216,7 +306,8 @@ async function analyzePhoto(file) {
   el.photo.dataset.url = url;
   el.photo.src = url;
   try {
-    const [result, ok] = await Promise.all([analyze(file, file.name || "image"), shown]);
+    const work = state.runsIn === "browser" ? analyzePhotoHere(file) : analyze(file, file.name || "image");
+    const [result, ok] = await Promise.all([work, shown]);
     if (state.file !== file) return;  // another image was chosen meanwhile
     el.stage.hidden = !ok;  // no broken-image icon: the faces are listed below all the same
     show(result, ok ? "" : " · (this browser cannot display the image itself)");
@@ -257,33 +348,76 @@ function frameBlob() {
   return new Promise((resolve) => grab.toBlob(resolve, "image/jpeg", 0.85));
 }
 
+// frames the video element has presented (requestVideoFrameCallback), so that the in-browser loop analyses
+// each new frame once and starts on it as soon as it is there
+let frameCount = 0, frameWaiters = [], watched = null;
+function watchFrames(myStream) {
+  if (!el.video.requestVideoFrameCallback || watched === myStream) return;
+  watched = myStream;
+  const onFrame = () => {
+    frameCount++;
+    const waiting = frameWaiters;
+    frameWaiters = [];
+    waiting.forEach((resolve) => resolve());
+    if (stream === myStream) el.video.requestVideoFrameCallback(onFrame);
+  };
+  el.video.requestVideoFrameCallback(onFrame);
+}
+function newFrameAfter(seen) {
+  if (!el.video.requestVideoFrameCallback) return sleep(15);
+  if (frameCount > seen) return Promise.resolve();
+  return Promise.race([new Promise((resolve) => frameWaiters.push(resolve)), sleep(500)]);
+}
+
+let loops = 0;  // the newest camera loop runs; an older one (the other mode's) ends at its next frame
+
 async function cameraLoop(myStream) {
+  const me = ++loops;
   let times = [];
-  while (stream === myStream) {
+  const started = performance.now();
+  let tracker = null;  // in-browser mode: ids and smoothed probabilities (a new one when the model changes)
+  const runsIn = state.runsIn;
+  const maxFps = MAX_FPS !== null ? MAX_FPS : runsIn === "server" ? SERVER_FPS : 0;
+  watchFrames(myStream);
+  while (stream === myStream && loops === me) {
     const t0 = performance.now();
+    const seen = frameCount;
     if (el.video.readyState >= 2 && el.video.videoWidth > 0) {
       try {
-        const blob = await frameBlob();
-        if (stream !== myStream) break;                      // stopped while the frame was being encoded
-        const result = await analyze(blob, "webcam.jpg");   // awaited: never more than one request in flight
-        if (stream !== myStream) break;
+        let result;
+        if (runsIn === "browser") {
+          const w = el.video.videoWidth, h = el.video.videoHeight;
+          if (!tracker || tracker.model !== el.model.value) {
+            tracker = Object.assign(new window.EmorecEngine.FaceTracker({ detectEvery: DETECT_EVERY }),
+              { model: el.model.value });
+          }
+          result = await analyzeHere(() => window.EmorecBrowser.pixelsOf(el.video, w, h), w, h, "webcam", "video/raw",
+            tracker);
+        } else {
+          const blob = await frameBlob();
+          if (stream !== myStream) break;                      // stopped while the frame was being encoded
+          result = await analyze(blob, "webcam.jpg");         // awaited: never more than one request in flight
+        }
+        if (stream !== myStream || loops !== me) break;
         state.frames++;
         if (result.faces.length) {
           state.boxes.push(result.faces[0].box);
           if (state.boxes.length > 100) state.boxes.shift();
         }
-        times.push(performance.now());
-        times = times.filter((t) => t > performance.now() - 3000);
+        const now = performance.now();
+        times.push(now);
+        times = times.filter((t) => t > now - FPS_WINDOW_MS);
+        state.fps = Math.round(times.length / (Math.min(FPS_WINDOW_MS, now - started) / 1000) * 10) / 10;
         showError("");
-        show(result, ` · webcam ${(times.length / 3).toFixed(1)} frames/s`);
+        show(result, ` · webcam ${state.fps.toFixed(1)} frames/s`);
       } catch (e) {
-        if (stream !== myStream) break;
+        if (stream !== myStream || loops !== me) break;
         showError(`Webcam frame not analysed: ${e.message}`);
-        await new Promise((r) => setTimeout(r, e.status === 503 ? 1000 : 500));
+        await sleep(e.status === 503 ? 1000 : 500);
       }
     }
-    const wait = 1000 / CAMERA_FPS - (performance.now() - t0);
-    await new Promise((r) => setTimeout(r, Math.max(0, wait)));
+    if (maxFps > 0) await sleep(Math.max(0, 1000 / maxFps - (performance.now() - t0)));
+    if (runsIn === "browser") await newFrameAfter(seen);
   }
 }
 
@@ -313,7 +447,8 @@ async function startCamera() {
   await el.video.play().catch(() => {});
   el.camera.textContent = "Stop webcam";
   el.camera.setAttribute("aria-pressed", "true");
-  el.status.textContent = "Webcam on…";
+  el.status.textContent = state.runsIn === "browser" && !state.browser.ready ? "Webcam on; loading the models into this browser…"
+    : "Webcam on…";
   cameraLoop(stream);
 }
 
@@ -332,33 +467,82 @@ function stopCamera() {
 
 el.camera.addEventListener("click", () => (stream ? stopCamera() : startCamera()));
 
+// ------------------------------------------------------------------ where it runs
+function setRunsIn(where) {
+  if (where === "server" && !state.server) where = "browser";
+  if (where === "browser" && !state.site) where = "server";
+  state.runsIn = where;
+  el.runsIn.value = where;
+  el.privacy.textContent = PRIVACY[where];
+  if (el.limits.dataset.server === undefined) el.limits.dataset.server = el.limits.textContent;
+  el.limits.textContent = where === "browser" ? "any image this browser can open · up to 50 megapixels"
+    : el.limits.dataset.server;
+  showNotice("");
+  if (where === "browser") {
+    el.status.textContent = state.browser.ready ? el.status.textContent : "Loading the models into this browser…";
+    browserRuntime().then(() => {
+      if (state.runsIn === "browser" && el.status.textContent.startsWith("Loading the models")) {
+        el.status.textContent = `Ready: analysing in this browser (ONNX Runtime Web ${state.browser.version || ""}, ` +
+          `${state.browser.threads} thread${state.browser.threads === 1 ? "" : "s"}).`;
+      }
+    }, (e) => {
+      if (state.runsIn === "browser") showError(`The in-browser mode cannot start: ${e.message}`);
+    });
+  }
+  if (stream) cameraLoop(stream);  // the running loop (the other mode's) ends at its next frame
+  else if (state.mode === "photo" && state.file) analyzePhoto(state.file);
+}
+
+el.runsIn.addEventListener("change", () => setRunsIn(el.runsIn.value));
+
 // ------------------------------------------------------------------ options, resize, start
 for (const ctl of [el.model, el.flip, el.minConfidence]) {
   ctl.addEventListener("change", () => { if (state.mode === "photo" && state.file) analyzePhoto(state.file); });
 }
 window.addEventListener("resize", () => { if (state.lastResult && state.mode !== "idle") drawResult(state.lastResult); });
 
+function fillModels(cards, def) {
+  el.model.replaceChildren(...cards.map((card) => {
+    const o = document.createElement("option");
+    const acc = card.accuracy || (card.evaluation && card.evaluation.PublicTest && card.evaluation.PublicTest.accuracy);
+    o.value = card.name;
+    o.textContent = `${card.name} (${card.classes.length} emotions${acc ? `, ${Math.round(acc * 100)}% on FER2013 PublicTest` : ""})`;
+    return o;
+  }));
+  el.model.value = def;
+}
+
 (async function init() {
   try {
-    const [models, health] = await Promise.all([fetch("/v1/models").then((r) => r.json()),
-      fetch("/healthz").then((r) => r.json())]);
-    if (models.models && models.models.length) {
-      el.model.replaceChildren(...models.models.map((card) => {
-        const o = document.createElement("option");
-        const acc = card.evaluation && card.evaluation.PublicTest && card.evaluation.PublicTest.accuracy;
-        o.value = card.name;
-        o.textContent = `${card.name} (${card.classes.length} emotions${acc ? `, ${Math.round(acc * 100)}% on FER2013 PublicTest` : ""})`;
-        return o;
-      }));
-      el.model.value = models.default;
-    }
-    const lim = health.limits;
-    if (lim) {
-      el.limits.textContent = `JPEG, PNG, WebP, BMP or TIFF · up to ${(lim.max_upload_bytes / 1e6).toFixed(0)} MB ` +
-        `and ${(lim.max_pixels / 1e6).toFixed(0)} megapixels`;
-    }
+    state.site = await window.EmorecBrowser.loadManifest();
   } catch (e) {
-    showError("Cannot reach the emorec server (is `emorec serve` still running?)");
+    state.site = null;  // an older server, or a site without models/index.json: server mode only
   }
+  state.server = state.site ? !!state.site.server : true;
+  if (state.server) {
+    try {
+      const [models, health] = await Promise.all([fetch("v1/models").then((r) => r.json()),
+        fetch("healthz").then((r) => r.json())]);
+      if (models.models && models.models.length) fillModels(models.models, models.default);
+      const lim = health.limits;
+      if (lim) {
+        el.limits.textContent = `JPEG, PNG, WebP, BMP or TIFF · up to ${(lim.max_upload_bytes / 1e6).toFixed(0)} MB ` +
+          `and ${(lim.max_pixels / 1e6).toFixed(0)} megapixels`;
+      }
+    } catch (e) {
+      showError("Cannot reach the emorec server (is `emorec serve` still running?)");
+    }
+  } else {
+    fillModels(state.site.models, state.site.default);
+    el.api.hidden = true;
+    el.serverLinks.hidden = true;
+    const opt = el.runsIn.querySelector('option[value="server"]');
+    opt.disabled = true;
+    opt.textContent = "a server (none: this is a static site)";
+  }
+  if (!state.site) el.runsIn.querySelector('option[value="browser"]').disabled = true;
+  const run = PARAMS.get("run");
+  setRunsIn(run === "browser" || run === "server" ? run : state.server ? "server" : "browser");
   document.body.dataset.ready = "true";
+  if (run === "browser" || run === "server") startCamera();  // the browser asks the user, or has granted it
 })();
