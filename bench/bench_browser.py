@@ -12,7 +12,7 @@ face; the photo scaled to 480x480 in the middle of a grey frame). Each run is a 
   headers): YuNet + the emotion model in the page with ONNX Runtime Web's WebAssembly backend, with its
   default thread count (1 on a 2-core machine) and, for comparison, ``?threads=2``. The server's
   ``/healthz`` ``served`` counter must stay 0 (no analysis request);
-* the static site (``python -m emorec.web --out DIR``) served by Python's ``http.server`` (no isolation
+* the static site (``emorec web --out DIR``) served by Python's ``http.server`` (no isolation
   headers: single-threaded), the deployment with no emorec process;
 * server mode (``/?run=server``): each frame JPEG-encoded and posted to ``POST /v1/analyze``, one request
   in flight; as shipped (at most 4 frames/s) and uncapped (``?max_fps=0``), with the server's default
