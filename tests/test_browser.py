@@ -7,6 +7,8 @@ against a real uvicorn server started here on 127.0.0.1.
   panning across the frame; the overlay must follow it (several frames analysed, boxes at different
   places, never more than one request in flight, none after the camera is stopped).
 * no broken-image icon: the image area stays hidden before an upload and after an error.
+* the colours and the accepted upload types are those the server's manifest (/models/index.json) gives:
+  emorec.drawing's palette and emorec.server.uploads's types.
 * videos: the mp4 that emorec writes (emorec.video_writer, H.264) plays in Chromium, frame by frame.
 
 Screenshots go to pytest's tmp dir; set EMOREC_SCREENSHOT_DIR to keep copies elsewhere.
@@ -14,7 +16,6 @@ Screenshots go to pytest's tmp dir; set EMOREC_SCREENSHOT_DIR to keep copies els
 
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,8 +24,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path(os.environ.get("EMOREC_CHROMIUM", "/usr/bin/chromium"))
-CHROMEDRIVER = Path(os.environ.get("EMOREC_CHROMEDRIVER", "/usr/bin/chromedriver"))
+from chromium import CHROMEDRIVER, CHROMIUM, launch, write_y4m  # noqa: E402
 SAMPLE = Path(__file__).resolve().parents[1] / "src" / "emorec" / "assets" / "astronaut.jpg"
 TIMEOUT = 90  # seconds to wait for results: CI machines can be slow and busy
 
@@ -35,24 +35,10 @@ if not CHROMEDRIVER.exists():
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e .[test])")
 pytest.importorskip("fastapi", reason="the serve extra is not installed")
 
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from emorec.server import BackgroundServer  # noqa: E402
-
-
-def write_y4m(path: Path, frames, fps: int) -> Path:
-    """An uncompressed YUV4MPEG2 (4:2:0) video, the format Chromium's fake camera plays from a file."""
-    import cv2
-
-    h, w = frames[0].shape[:2]
-    with open(path, "wb") as fh:
-        fh.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
-        for bgr in frames:
-            fh.write(b"FRAME\n")
-            fh.write(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420).tobytes())  # Y plane, then U, then V
-    return path
 
 
 def panning_face_frames(n: int = 16, size=(640, 480)):
@@ -77,16 +63,7 @@ def server():
 
 
 def chromium(tmp_path: Path, *extra):
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                "--no-first-run", "--no-default-browser-check", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--disable-extensions", "--window-size=1280,1100",
-                f"--user-data-dir={tempfile.mkdtemp(dir=tmp_path, prefix='chromium-profile-')}", *extra):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
-    driver.set_page_load_timeout(TIMEOUT)
-    return driver
+    return launch(tmp_path, *extra, timeout=TIMEOUT)
 
 
 def keep(shot: Path):
@@ -169,6 +146,18 @@ def test_page_upload_shows_face_box_and_label(server, tmp_path):
         assert set(names) == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "contempt"}, names
         colours = [c.strip().lower() for _, c in bars]
         assert "#2f6fde" not in colours and len(set(colours)) == 8, bars
+        # the colours are emorec.drawing's palette (those of the annotated images), read from the manifest the
+        # server answers at /models/index.json
+        from emorec.drawing import color_of, css_color, css_palette
+
+        site_colors = driver.execute_script("return window.emorec.site.colors")
+        assert site_colors == httpx.get(server.url + "/models/index.json").json()["colors"] == css_palette()["colors"]
+        assert [css_color(color_of(n)) for n in names] == colours, bars
+        # the file input and the note under it offer the types the server accepts (server/uploads.py)
+        from emorec.server.uploads import ALLOWED_FORMATS
+
+        assert driver.find_element(By.ID, "file").get_attribute("accept") == ",".join(ALLOWED_FORMATS.values())
+        assert all(f in driver.find_element(By.ID, "limits").text for f in ALLOWED_FORMATS)
         # the box is drawn in its emotion's colour
         px = driver.execute_script(OVERLAY_PIXELS)
         face_colour = driver.execute_script(

@@ -12,7 +12,10 @@ Runtime Web, and nothing is sent anywhere.
   pixel; an uploaded photo gives Python's boxes and (nearly) its probabilities;
 * without YuNet's file, the page says how to supply it and sends nothing to the server instead;
 * the server serves the page's model files and the cross-origin isolation headers; the static build's
-  layout, manifest, refusals and ``python -m emorec.web``.
+  layout, manifest, refusals and ``python -m emorec.web``;
+* one table per fact: the manifest carries YuNet's settings, the crop margin, the tracker's settings, the
+  accepted upload types and the palette as emorec's Python code defines them, the page's scripts keep no copy
+  of them, and the page draws with the manifest's colours (in both modes; tests/test_browser.py for the server's).
 
 Tests that need YuNet's file (``/work/shared/models/yunet/`` or ``$EMOREC_YUNET``) skip without it; browser
 tests skip without Chromium, as tests/test_browser.py does.
@@ -27,7 +30,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -37,8 +39,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "src" / "emorec" / "assets" / "astronaut.jpg"
-CHROMIUM = Path(os.environ.get("EMOREC_CHROMIUM", "/usr/bin/chromium"))
-CHROMEDRIVER = Path(os.environ.get("EMOREC_CHROMEDRIVER", "/usr/bin/chromedriver"))
+from chromium import CHROMEDRIVER, CHROMIUM, launch, write_y4m  # noqa: E402
 SHARED_YUNET = ROOT.parent / "shared" / "models" / "yunet" / "face_detection_yunet_2023mar.onnx"
 TIMEOUT = 120  # seconds: the first in-browser result needs the runtime and models loaded on a busy machine
 
@@ -77,28 +78,12 @@ def write_webcam(path: Path, frames: int = 30) -> Path:
     face = cv2.resize(cv2.imread(str(SAMPLE)), (480, 480), interpolation=cv2.INTER_AREA)
     frame = np.full((480, 640, 3), 90, np.uint8)
     frame[:, 80:560] = face
-    with open(path, "wb") as fh:
-        fh.write(b"YUV4MPEG2 W640 H480 F30:1 Ip A1:1 C420jpeg\n")
-        for _ in range(frames):
-            fh.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
-    return path
+    return write_y4m(path, [frame] * frames, 30)
 
 
 def chromium(tmp_path: Path, *extra):
-    wd = webdriver()
-    from selenium.webdriver.chrome.service import Service
-
-    opts = wd.ChromeOptions()
-    opts.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                "--no-first-run", "--no-default-browser-check", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--disable-extensions", "--window-size=1280,1100",
-                f"--user-data-dir={tempfile.mkdtemp(dir=tmp_path, prefix='chromium-profile-')}", *extra):
-        opts.add_argument(arg)
-    driver = wd.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
-    driver.set_page_load_timeout(TIMEOUT)
-    driver.set_script_timeout(TIMEOUT)
-    return driver
+    webdriver()  # skips where selenium is missing
+    return launch(tmp_path, *extra, timeout=TIMEOUT)
 
 
 def with_webcam(tmp_path: Path):
@@ -176,6 +161,34 @@ def assert_labels_the_webcam_face(driver, classes):
     assert seen == {(1, face["emotion"])}, seen
     px = wait(driver, "const p = (() => {" + OVERLAY + "})(); return p && p.edge > 200 && p.tag > 200 ? p : null")
     assert px["inside"] == 0, px  # an outline: the face stays visible
+
+
+# the photo's first face: its emotion, its colour in the list, and the overlay's pixel on its box's left edge
+DRAWN = """const r = window.emorec.lastResult, c = document.getElementById('overlay');
+const f = r.faces[0], s = c.clientWidth / r.width, dpr = c.width / c.clientWidth;
+const [x, y, w, h] = f.box.map(v => v * s);
+const px = c.getContext('2d').getImageData(Math.round(x * dpr), Math.round((y + h / 2) * dpr), 1, 1).data;
+return {emotion: f.emotion, rgb: [px[0], px[1], px[2]], alpha: px[3], site: window.emorec.site,
+        listed: document.querySelector('#faces .face').style.getPropertyValue('--c').trim(),
+        bars: [...document.querySelectorAll('#faces .face .bar')].map(b =>
+          [b.querySelector('.name').textContent, b.style.getPropertyValue('--c').trim()]),
+        accept: document.getElementById('file').accept};"""
+
+
+def assert_drawn_in_the_manifests_colours(driver):
+    """The page read emorec.drawing's palette from the manifest and draws the shown photo's face with it: the box
+    on the overlay, the face's border and every probability bar in the list (the colours of the annotated images)."""
+    from emorec.drawing import color_of, css_color, css_palette
+    from emorec.server.uploads import ALLOWED_FORMATS
+
+    got = driver.execute_script(DRAWN)
+    assert got["site"]["colors"] == css_palette()["colors"] and got["site"]["fallback_color"] == css_palette()["fallback"]
+    want = css_color(color_of(got["emotion"]))
+    assert got["listed"].lower() == want, got
+    assert got["bars"] and all(c.lower() == css_color(color_of(n)) for n, c in got["bars"]), got["bars"]
+    b, g, r = color_of(got["emotion"])
+    assert got["alpha"] > 200 and max(abs(u - v) for u, v in zip(got["rgb"], (r, g, b))) < 40, (got["rgb"], want)
+    assert got["accept"] == ",".join(ALLOWED_FORMATS.values()), got["accept"]
 
 
 @contextlib.contextmanager
@@ -311,6 +324,7 @@ def test_static_site_from_a_plain_file_server(tmp_path):
             r = driver.execute_script("return window.emorec.lastResult")
             assert (r["width"], r["height"], len(r["faces"])) == (512, 512, 1), r
             assert r["format"] == "image/jpeg" and r["faces"][0]["emotion"] in classes_of(), r
+            assert_drawn_in_the_manifests_colours(driver)
         finally:
             driver.quit()
     assert requests and all(m == "GET" for m, _ in requests), requests
@@ -578,6 +592,117 @@ def test_build_site_writes_a_self_contained_site(tmp_path, monkeypatch):
     # only fer2013: the manifest lists it alone
     one = build_site(tmp_path / "s4", models=["fer2013"])
     assert one["models"] == ["fer2013"] and not (tmp_path / "s4/models/ferplus.onnx").exists()
+
+
+# ---------------------------------------------------------------- one table per fact
+PAGE = ROOT / "src" / "emorec" / "static"
+
+
+def test_the_manifest_carries_pythons_settings_and_colours():
+    """models/index.json (both the server's and a static site's: the same function) has YuNet's settings, the crop
+    geometry, the tracker's defaults, the accepted upload types and the palette with the values emorec's Python
+    modules define: the page takes them from there."""
+    import inspect
+
+    from emorec import crop, drawing, labels
+    from emorec.detectors import yunet
+    from emorec.model_card import MODELS_DIR
+    from emorec.server.uploads import ALLOWED_FORMATS
+    from emorec.tracking import DETECT_EVERY, SMOOTH, FaceTracker
+    from emorec.web import manifest
+
+    for server in (True, False):
+        site = json.loads(json.dumps(manifest(server=server, yunet=True)))  # as the page reads it
+        d = site["detector"]
+        assert {k: d[k] for k in ("score_threshold", "nms_threshold", "top_k", "min_size", "work_size", "min_input",
+                                  "largest", "next_pass", "min_pass", "min_px", "strides")} == {
+            "score_threshold": yunet.SCORE_THRESHOLD, "nms_threshold": yunet.NMS_THRESHOLD, "top_k": yunet.TOP_K,
+            "min_size": yunet.MIN_SIZE, "work_size": yunet.WORK_SIZE, "min_input": yunet.MIN_INPUT,
+            "largest": yunet.LARGEST, "next_pass": yunet.NEXT_PASS, "min_pass": yunet.MIN_PASS,
+            "min_px": yunet.YuNetDetector.min_px, "strides": list(yunet.STRIDES)}
+        card = json.loads((MODELS_DIR / f"{site['default']}.json").read_text())
+        geometry = (card.get("preprocess") or {}).get("crop", {}).get("yunet", {})
+        assert d["margin"] == geometry.get("margin", crop.MARGIN) and d["align"] is geometry.get("align", yunet.ALIGN)
+        defaults = {n: p.default for n, p in inspect.signature(FaceTracker.__init__).parameters.items()
+                    if p.kind is p.KEYWORD_ONLY}
+        assert site["tracking"] == defaults and set(defaults) == {"detect_every", "smooth", "iou_threshold",
+                                                                  "max_missed", "search", "hold"}, site["tracking"]
+        assert (site["tracking"]["detect_every"], site["tracking"]["smooth"]) == (DETECT_EVERY, SMOOTH)
+        assert site["uploads"]["formats"] == ALLOWED_FORMATS and list(site["uploads"]["formats"]) == list(ALLOWED_FORMATS)
+        # the palette: drawing.EMOTION_COLORS (BGR) as CSS hex, the fallback color_of gives, labels' synonyms
+        assert site["colors"] == {k: "#%02x%02x%02x" % (r, g, b) for k, (b, g, r) in drawing.EMOTION_COLORS.items()}
+        assert site["fallback_color"] == drawing.css_color(drawing.color_of("no-such-emotion"))
+        assert site["synonyms"] == labels.SYNONYMS
+        for model in site["models"]:  # every class of every model (in any spelling) has its own colour
+            assert set(model["classes"]) <= set(site["colors"]), model
+            assert len({site["colors"][c] for c in model["classes"]}) == len(model["classes"]), model
+        for other, common in labels.SYNONYMS.items():
+            assert site["colors"][site["synonyms"][other]] == drawing.css_color(drawing.color_of(other)), other
+        assert site["fallback_color"] not in site["colors"].values()
+
+
+def test_the_page_keeps_no_copy_of_pythons_settings():
+    """The page's files do not repeat what the manifest carries: no palette, no synonyms, no upload types, no
+    detector or tracker numbers (engine.js's functions take them as arguments or from the manifest)."""
+    from emorec import labels
+    from emorec.drawing import css_palette
+    from emorec.server.uploads import ALLOWED_FORMATS
+
+    files = {name: (PAGE / name).read_text() for name in ("app.js", "engine.js", "browser.js", "index.html")}
+    palette = css_palette()
+    for name, text in files.items():
+        low = text.lower()
+        for colour in [*palette["colors"].values(), palette["fallback"], "#d93025", "#2f6fde"]:
+            assert colour not in low, (name, colour)
+        assert ",".join(ALLOWED_FORMATS.values()) not in low and "image/tiff" not in low, name
+        assert not [k for k in labels.SYNONYMS if f'{k}: "' in low or f'"{k}": "' in low], name  # no synonym table
+    import re
+
+    names = ("margin|scoreThreshold|nmsThreshold|topK|minSize|workSize|minInput|minPx|largest|nextPass|minPass|"
+             "strides|detectEvery|smooth|iouThreshold|maxMissed|search|hold|DETECT_EVERY|MARGIN")
+    for name in ("engine.js", "browser.js", "app.js"):  # no default and no table of these settings
+        found = re.findall(rf"\b(?:{names})\s*(?:=|:|\|\|)\s*[\[\d.]", files[name])
+        assert not found, (name, found)
+    assert "0.85" not in files["engine.js"] and "5000" not in files["engine.js"]
+    assert "JPEG, PNG" not in files["app.js"] + files["index.html"]
+    assert not [t for t in ALLOWED_FORMATS.values() if t in files["index.html"]]
+
+
+NODE = Path("/usr/bin/node") if Path("/usr/bin/node").exists() else None
+
+
+@pytest.mark.skipif(NODE is None, reason="node is absent")
+def test_the_engine_runs_with_the_manifests_settings_and_refuses_without_them(tmp_path):
+    """engine.js in Node with the manifest's settings: YuNet's search scales are Python's (pass_scales), the
+    tracker takes the Python FaceTracker's defaults; a setting missing is an error, not a silent default."""
+    from emorec.detectors import yunet
+    from emorec.web import manifest
+
+    site = manifest(server=False, yunet=True)
+    (tmp_path / "site.json").write_text(json.dumps(site))
+    script = """const E = require(process.argv[1]), site = require(process.argv[2]);
+const Y = E.yunetSettings(site.detector), T = new E.FaceTracker(E.trackerSettings(site.tracking));
+const refused = (f) => { try { f(); return null; } catch (e) { return e.message; } };
+console.log(JSON.stringify({
+  scales: [[640, 480], [4000, 3000], [300, 200], [1920, 1080]].map(([w, h]) => E.yunetScales(Y, w, h).scales),
+  outputs: E.yunetOutputs(Y),
+  tracker: [T.detectEvery, T.smooth, T.iouThreshold, T.maxMissed, T.search, T.hold],
+  refused: [refused(() => E.yunetSettings({...site.detector, top_k: undefined})),
+            refused(() => new E.FaceTracker({detectEvery: 5})),
+            refused(() => E.squareBox([0, 0, 10, 10]))],
+}));"""
+    run = subprocess.run([str(NODE), "-e", script, str(PAGE / "engine.js"), str(tmp_path / "site.json")],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    got = json.loads(run.stdout)
+    for (w, h), scales in zip([(640, 480), (4000, 3000), (300, 200), (1920, 1080)], got["scales"]):
+        scale = min(1.0, yunet.WORK_SIZE / max(yunet.YuNetDetector.min_px, yunet.MIN_SIZE))
+        scale = max(scale, min(1.0, yunet.MIN_INPUT / min(w, h)))
+        assert scales == pytest.approx(yunet.pass_scales(scale, min(w, h), min(w, h))), (w, h)
+    assert got["outputs"] == list(yunet.OUTPUTS)
+    t = site["tracking"]
+    assert got["tracker"] == [t["detect_every"], t["smooth"], t["iou_threshold"], t["max_missed"], t["search"], t["hold"]]
+    assert "top_k" in got["refused"][0] and "smooth" in got["refused"][1] and "margin" in got["refused"][2], got
 
 
 @pytest.mark.parametrize("command", [["-m", "emorec", "web"], ["-m", "emorec.web"]], ids=["emorec web", "-m emorec.web"])

@@ -10,20 +10,34 @@ import numpy as np
 
 from .labels import common_name
 
-# BGR colour per emotion, by the common names (labels.COMMON_CLASSES); other spellings (FER+'s 'happiness',
-# 'sadness', 'anger') map to the same colours through labels.common_name.
+# The one palette: a colour per emotion, by the common names (labels.COMMON_CLASSES); other spellings (FER+'s
+# 'happiness', 'sadness', 'anger') map to the same colours through labels.common_name. BGR for OpenCV (annotated
+# images and videos); the web page gets the same colours as CSS hex (css_palette, in its models/index.json).
+# Mid-bright colours, so that the black label text drawn on them reads, and each class its own hue.
 EMOTION_COLORS = {
-    "angry": (40, 40, 220),
-    "disgust": (40, 140, 40),
-    "fear": (160, 60, 160),
-    "happy": (0, 200, 255),
-    "sad": (200, 120, 40),
-    "surprise": (0, 140, 255),
-    "neutral": (190, 190, 190),
-    "contempt": (120, 80, 160),
-    "unsure": (128, 128, 128),  # a face whose label is withheld (below min_confidence)
+    "angry": (53, 57, 229),  # #e53935 red
+    "disgust": (71, 160, 67),  # #43a047 green
+    "fear": (188, 71, 171),  # #ab47bc purple
+    "happy": (0, 179, 255),  # #ffb300 amber
+    "sad": (229, 136, 30),  # #1e88e5 blue
+    "surprise": (193, 172, 0),  # #00acc1 cyan
+    "neutral": (174, 164, 144),  # #90a4ae blue grey
+    "contempt": (47, 102, 161),  # #a1662f brown
+    "unsure": (128, 128, 128),  # #808080 grey: a face whose label is withheld (below min_confidence)
 }
-_FALLBACK = (0, 220, 0)
+_FALLBACK = (51, 202, 192)  # #c0ca33 lime: a class of none of these names (a custom model's)
+
+
+def css_color(bgr) -> str:
+    """A BGR colour as CSS writes it: ``"#rrggbb"``."""
+    b, g, r = (int(v) for v in bgr)
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def css_palette() -> dict:
+    """The palette for the web page: ``{"colors": {emotion: "#rrggbb"}, "fallback": "#rrggbb"}`` (EMOTION_COLORS
+    by common name; ``fallback`` for other names, as :func:`color_of` gives)."""
+    return {"colors": {name: css_color(c) for name, c in EMOTION_COLORS.items()}, "fallback": css_color(_FALLBACK)}
 
 
 def color_of(emotion: str) -> tuple[int, int, int]:

@@ -85,3 +85,25 @@ def preprocess_contract(input_size: int = 48) -> dict:
             "yunet": {"margin": MARGIN, "align": yunet.ALIGN},
         },
     }
+
+
+def public_card(card: dict) -> dict:
+    """What ``GET /v1/models`` and the page's static site (:mod:`emorec.web`) show of a model card: public facts only (architecture, classes, input,
+    accuracy figures, licence, training recipe without its local paths), never a path of the machine
+    that made it."""
+    keys = ("name", "format", "arch", "arch_kwargs", "parameters", "labels", "classes", "input_size", "input",
+            "scaling", "output", "epochs_trained", "sha256", "exported", "license", "licence", "description",
+            "citation", "selection", "preprocess", "calibration")
+    out = {k: card[k] for k in keys if k in card}
+    recipe = card.get("recipe") or {}
+    hyper = ("arch", "image_size", "epochs", "batch_size", "lr", "weight_decay", "label_smoothing", "schedule",
+             "warmup_epochs", "train_split", "val_split", "val_fraction", "val_seed", "seed", "bf16", "precision",
+             "augment", "train_rows", "val_rows")
+    if recipe:
+        out["training"] = {k: recipe[k] for k in hyper if k in recipe}
+    figures = ("rows", "accuracy", "accuracy_flip_tta", "macro_f1", "per_class", "confusion_matrix", "labels")
+    evaluation = card.get("evaluation") or {}
+    if isinstance(evaluation, dict) and evaluation:
+        out["evaluation"] = {split: {k: v[k] for k in figures if k in v}
+                             for split, v in evaluation.items() if isinstance(v, dict)}
+    return out

@@ -14,7 +14,8 @@ The folder holds:
   ``models/yunet.onnx`` when emorec finds one on this machine (``yunet=`` path, ``$EMOREC_YUNET``, or the
   user's cache: :func:`emorec.detectors.model_file.resolve_yunet`; never downloaded here), and
   ``models/index.json``, the manifest the page reads (which models, their classes and calibration, where
-  the detector is and what to do when it is missing);
+  the detector is and what to do when it is missing, YuNet's and the tracker's settings, the accepted upload
+  types, the colours of the emotions: the values of emorec's Python tables, which the page does not repeat);
 * ``_headers``: the cross-origin isolation headers for hosts that read such a file (Netlify, Cloudflare
   Pages). Where they are set, ONNX Runtime may use WebAssembly threads; elsewhere the page runs
   single-threaded. ``emorec serve`` sets them itself.
@@ -35,6 +36,7 @@ from typing import Optional, Sequence, Union
 
 from . import __version__
 from .errors import EmorecError, ModelError
+from .model_card import public_card
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 RUNTIME_DIR = STATIC_DIR / "vendor" / "onnxruntime-web"
@@ -67,15 +69,6 @@ def runtime_files() -> list[Path]:
     return files
 
 
-def public_card(card: dict) -> dict:
-    """What the site shows of a model card: the same public facts as ``GET /v1/models`` (no local paths)."""
-    try:
-        from .server.app import public_card as server_card
-    except ImportError:  # pragma: no cover - the server's module needs nothing beyond the core install
-        return {k: v for k, v in card.items() if k != "recipe"}
-    return server_card(card)
-
-
 def model_entry(card: dict) -> dict:
     """The manifest's entry for one emotion model: what the page needs to run it as EmotionClassifier does."""
     from .labels import common_names
@@ -93,12 +86,53 @@ def crop_settings(cards: Sequence[dict]) -> dict:
     """YuNet's crop geometry from the first card that records it (its ``preprocess.crop.yunet``), else the
     detector's defaults."""
     from .crop import MARGIN
+    from .detectors.yunet import ALIGN
 
     for card in cards:
         yunet = (((card.get("preprocess") or {}).get("crop") or {}).get("yunet")) or {}
         if yunet:
-            return {"margin": float(yunet.get("margin", MARGIN)), "align": bool(yunet.get("align", True))}
-    return {"margin": MARGIN, "align": True}
+            return {"margin": float(yunet.get("margin", MARGIN)), "align": bool(yunet.get("align", ALIGN))}
+    return {"margin": MARGIN, "align": ALIGN}
+
+
+def detector_settings() -> dict:
+    """YuNet's search as :class:`emorec.detectors.yunet.YuNetDetector` runs it by default (its module's
+    constants): thresholds, the sizes of the searched copies, the passes for large faces, the network's strides."""
+    from .detectors import yunet as Y
+
+    return {"score_threshold": Y.SCORE_THRESHOLD, "nms_threshold": Y.NMS_THRESHOLD, "top_k": Y.TOP_K,
+            "min_size": Y.MIN_SIZE, "work_size": Y.WORK_SIZE, "min_input": Y.MIN_INPUT, "min_px": Y.YuNetDetector.min_px,
+            "largest": Y.LARGEST, "next_pass": Y.NEXT_PASS, "min_pass": Y.MIN_PASS, "strides": list(Y.STRIDES)}
+
+
+def tracking_settings() -> dict:
+    """:class:`emorec.tracking.FaceTracker`'s defaults (its signature: ``detect_every``, ``smooth``,
+    ``iou_threshold``, ``max_missed``, ``search``, ``hold``), which the page's webcam tracker uses."""
+    import inspect
+
+    from .tracking import FaceTracker
+
+    return {name: p.default for name, p in inspect.signature(FaceTracker.__init__).parameters.items()
+            if p.kind is p.KEYWORD_ONLY and p.default is not p.empty}
+
+
+def upload_settings() -> dict:
+    """The image types the server accepts (:data:`emorec.server.uploads.ALLOWED_FORMATS`): format name ->
+    media type, for the page's file input and its message."""
+    from .server.uploads import ALLOWED_FORMATS
+
+    return {"formats": dict(ALLOWED_FORMATS)}
+
+
+def palette() -> dict:
+    """The page's colours: :data:`emorec.drawing.EMOTION_COLORS` as CSS hex (``colors``, ``fallback_color``)
+    and the other spellings of the emotions (:data:`emorec.labels.SYNONYMS`, ``synonyms``), so that the page
+    colours each face as the annotated images do."""
+    from .drawing import css_palette
+    from .labels import SYNONYMS
+
+    css = css_palette()
+    return {"colors": css["colors"], "fallback_color": css["fallback"], "synonyms": dict(SYNONYMS)}
 
 
 def yunet_help(server: bool) -> str:
@@ -117,7 +151,10 @@ def yunet_help(server: bool) -> str:
 
 def manifest(*, server: bool, yunet: bool, models: Optional[Sequence[str]] = None,
              default: Optional[str] = None) -> dict:
-    """The page's ``models/index.json``: the models (paths relative to the site), the detector, the runtime.
+    """The page's ``models/index.json``: the models (paths relative to the site), the detector (its file, crop
+    geometry and search settings), the webcam tracker's settings, the upload types, the colours, the runtime.
+    Every value comes from the Python table that defines it (yunet.py, crop.py or the card, tracking.py,
+    server/uploads.py, drawing.py and labels.py): the page keeps no copy.
 
     ``server``: whether an emorec server answers beside the page (its server mode can be offered);
     ``yunet``: whether the site serves YuNet's file at ``models/yunet.onnx``; ``models``: built-in model
@@ -137,7 +174,9 @@ def manifest(*, server: bool, yunet: bool, models: Optional[Sequence[str]] = Non
     return {"generator": GENERATOR, "server": bool(server), "default": default if default in names else names[0],
             "models": [model_entry(c) for c in cards],
             "detector": {"name": "yunet", "onnx": YUNET_SITE_PATH, "present": bool(yunet),
-                         "problem": "" if yunet else yunet_help(server), **crop_settings(cards)},
+                         "problem": "" if yunet else yunet_help(server), **crop_settings(cards),
+                         **detector_settings()},
+            "tracking": tracking_settings(), "uploads": upload_settings(), **palette(),
             "runtime": {"name": "onnxruntime-web", "version": runtime_version(), "backend": "wasm",
                         "path": "static/vendor/onnxruntime-web/"}}
 

@@ -4,18 +4,12 @@
 // `/?run=browser` (or `?run=server`) opens the page in that mode with the webcam on. On a static site built
 // by `emorec web` (no server) only the in-browser mode exists. No build step. `window.emorec` exposes the
 // page's state: mode, runsIn, fps, lastResult (POST /v1/analyze's JSON in both modes), ... (used by the tests).
+// The facts emorec's Python code defines come from the site's manifest, models/index.json, in both modes (the
+// server answers it at /models/index.json): the colour of each emotion (emorec.drawing's palette, the one of
+// the annotated images) and its other spellings, the accepted upload types, the detector's and the webcam
+// tracker's settings (browser.js, engine.js).
 "use strict";
 
-// One colour per emotion, by the common names the server answers with (emorec/labels.py); other spellings
-// of the same emotions (FER+'s nouns) map to them, so no class falls back to the default colour.
-const COLORS = {
-  angry: "#d93025", disgust: "#188038", fear: "#8e44ad", happy: "#f29900", sad: "#1a73e8",
-  surprise: "#00a3bf", neutral: "#7a8594", contempt: "#a0522d", unsure: "#808080",
-};
-const SYNONYMS = {
-  anger: "angry", happiness: "happy", sadness: "sad", surprised: "surprise", fearful: "fear", disgusted: "disgust",
-};
-const DEFAULT_COLOR = "#2f6fde";
 const PARAMS = new URLSearchParams(location.search);
 const SERVER_FPS = 4;          // server mode: frames sent per second at most (one request in flight at a time)
 const CAMERA_MAX_WIDTH = 640;  // server mode: frames are scaled down to this before upload
@@ -25,8 +19,9 @@ const FPS_WINDOW_MS = 3000;    // window.emorec.fps: frames analysed per second 
 const MAX_FPS = PARAMS.has("max_fps") ? Math.max(0, Number(PARAMS.get("max_fps")) || 0) : null;
 const THREADS = Math.max(0, Math.floor(Number(PARAMS.get("threads")) || 0)) || null;
 // ?detect_every=N: in-browser webcam, a full-frame search every N frames, a search around each face between
-// (emorec.tracking's DETECT_EVERY, 10; 1: the whole frame every time)
-const DETECT_EVERY = Math.max(1, Math.floor(Number(PARAMS.get("detect_every")) || 10));
+// (default: the manifest's tracking.detect_every, emorec.tracking's DETECT_EVERY; 1: the whole frame every time)
+const DETECT_EVERY_ASKED = Math.floor(Number(PARAMS.get("detect_every")));
+const DETECT_EVERY = DETECT_EVERY_ASKED >= 1 ? DETECT_EVERY_ASKED : null;
 const PRIVACY = {
   server: "Images are analysed by this server only and not stored.",
   browser: "Images and webcam frames are analysed in this browser: none is sent anywhere.",
@@ -57,9 +52,22 @@ const state = window.emorec = {
   firstResultMs: null, // performance.now() when the first result was shown (ms after navigation start)
 };
 
+// the colour of an emotion: the manifest's (emorec.drawing.EMOTION_COLORS as CSS), by its common name (the
+// manifest's synonyms: FER+'s 'happiness' is 'happy'); other names get its fallback colour. Without a manifest
+// (a server that serves none) every face gets the page's accent colour.
 const colorOf = (emotion) => {
-  const key = String(emotion).toLowerCase();
-  return COLORS[SYNONYMS[key] || key] || DEFAULT_COLOR;
+  const site = state.site || {}, colors = site.colors || {}, synonyms = site.synonyms || {};
+  const key = String(emotion).trim().toLowerCase();
+  return colors[synonyms[key] || key] || site.fallback_color ||
+    getComputedStyle(document.documentElement).getPropertyValue("--accent").trim();
+};
+// black or white, whichever reads better on a "#rrggbb" colour (WCAG contrast)
+const inkOn = (hex) => {
+  const m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(hex);
+  if (!m) return "#fff";
+  const lin = (c) => { const v = parseInt(c, 16) / 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  const lum = 0.2126 * lin(m[1]) + 0.7152 * lin(m[2]) + 0.0722 * lin(m[3]);
+  return (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) ? "#000" : "#fff";
 };
 const pct = (p) => `${Math.round(p * 100)}%`;
 // a face's label: its emotion, or "unsure" where the server withheld it (emotion null: below min_confidence)
@@ -211,7 +219,7 @@ function drawResult(result) {
     const ty = y - th >= 0 ? y - th : y;
     ctx.fillStyle = color;
     ctx.fillRect(x - ctx.lineWidth / 2, ty, tw, th);
-    ctx.fillStyle = "#fff";
+    ctx.fillStyle = inkOn(color);
     ctx.textBaseline = "middle";
     ctx.fillText(label, x + 5 - ctx.lineWidth / 2, ty + th / 2 + 1);
     if (compact) return;
@@ -388,8 +396,9 @@ async function cameraLoop(myStream) {
         if (runsIn === "browser") {
           const w = el.video.videoWidth, h = el.video.videoHeight;
           if (!tracker || tracker.model !== el.model.value) {
-            tracker = Object.assign(new window.EmorecEngine.FaceTracker({ detectEvery: DETECT_EVERY }),
-              { model: el.model.value });
+            const E = window.EmorecEngine, settings = E.trackerSettings(state.site.tracking);  // tracking.py's
+            if (DETECT_EVERY !== null) settings.detectEvery = DETECT_EVERY;
+            tracker = Object.assign(new E.FaceTracker(settings), { model: el.model.value });
           }
           result = await analyzeHere(() => window.EmorecBrowser.pixelsOf(el.video, w, h), w, h, "webcam", "video/raw",
             tracker);
@@ -501,6 +510,15 @@ for (const ctl of [el.model, el.flip, el.minConfidence]) {
 }
 window.addEventListener("resize", () => { if (state.lastResult && state.mode !== "idle") drawResult(state.lastResult); });
 
+// the image types the server accepts (emorec.server.uploads.ALLOWED_FORMATS, in the manifest): the file input
+// offers them, the note under it names them
+function uploadTypes() {
+  const formats = (state.site && state.site.uploads && state.site.uploads.formats) || {};
+  const names = Object.keys(formats);
+  if (names.length) el.file.accept = Object.values(formats).join(",");
+  return names.length > 1 ? `${names.slice(0, -1).join(", ")} or ${names[names.length - 1]}` : names[0] || "images";
+}
+
 function fillModels(cards, def) {
   el.model.replaceChildren(...cards.map((card) => {
     const o = document.createElement("option");
@@ -519,6 +537,7 @@ function fillModels(cards, def) {
     state.site = null;  // an older server, or a site without models/index.json: server mode only
   }
   state.server = state.site ? !!state.site.server : true;
+  const types = uploadTypes();
   if (state.server) {
     try {
       const [models, health] = await Promise.all([fetch("v1/models").then((r) => r.json()),
@@ -526,7 +545,7 @@ function fillModels(cards, def) {
       if (models.models && models.models.length) fillModels(models.models, models.default);
       const lim = health.limits;
       if (lim) {
-        el.limits.textContent = `JPEG, PNG, WebP, BMP or TIFF · up to ${(lim.max_upload_bytes / 1e6).toFixed(0)} MB ` +
+        el.limits.textContent = `${types} · up to ${(lim.max_upload_bytes / 1e6).toFixed(0)} MB ` +
           `and ${(lim.max_pixels / 1e6).toFixed(0)} megapixels`;
       }
     } catch (e) {

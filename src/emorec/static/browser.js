@@ -4,8 +4,12 @@
 //
 // The site describes its models in models/index.json (written by `emorec web`, or served by `emorec serve`):
 //   {server, default, models: [{name, onnx, card, classes, input_size, scaling, temperature}],
-//    detector: {name, onnx, present, problem, margin, align}, runtime: {version}}
-// (paths relative to the site's root; "problem": what to tell the user when YuNet's file is missing).
+//    detector: {name, onnx, present, problem, margin, align, score_threshold, nms_threshold, top_k, min_size,
+//               work_size, min_input, min_px, largest, next_pass, min_pass, strides},
+//    tracking: {detect_every, smooth, iou_threshold, max_missed, search, hold}, uploads: {formats},
+//    colors, fallback_color, synonyms, runtime: {version}}
+// (paths relative to the site's root; "problem": what to tell the user when YuNet's file is missing). The
+// detector's and tracker's settings are emorec's Python defaults (emorec.web.manifest): this page has no copy.
 "use strict";
 
 (function () {
@@ -22,7 +26,7 @@
       this.manifest = manifest;
       this.base = base;               // the site's root URL: the manifest's paths are relative to it
       this.ort = null;
-      this.yunet = null;              // {session, input}
+      this.yunet = null;              // {session, input, settings, outputs}: settings from the manifest (E.yunetSettings)
       this.models = new Map();        // name -> Promise of {session, input, output, classes, temperature, size}
       this.queue = Promise.resolve(); // ONNX Runtime Web runs one session call at a time
       this.problem = "";             // why faces cannot be found here (no YuNet file), or ""
@@ -75,6 +79,7 @@
     async loadYuNet() {
       const d = this.manifest.detector || {};
       if (!d.onnx) throw new NeedsYuNet("this site names no YuNet model file");
+      const settings = E.yunetSettings(d);  // the site's manifest must give YuNet's settings
       // a server's manifest is made live: when it says the file is missing, it is. A static site's file may
       // have been copied in after the build, as the page advises: it is looked for all the same
       if (this.manifest.server && !d.present) throw new NeedsYuNet("this server has no YuNet model file");
@@ -86,9 +91,9 @@
       }
       // its file declares a fixed 640x640 input: freed, it takes any multiple of 32 (detectors/onnx_shape.py)
       const session = await this.session(E.freeDims(raw, [2, 3], [1]));
-      const missing = E.YUNET_OUTPUTS.filter((n) => !session.outputNames.includes(n));
+      const outputs = E.yunetOutputs(settings), missing = outputs.filter((n) => !session.outputNames.includes(n));
       if (missing.length) throw new Error(`${d.onnx} is not YuNet's face_detection_yunet_2023mar.onnx (no ${missing.join(", ")})`);
-      this.yunet = { session, input: session.inputNames[0] };
+      this.yunet = { session, input: session.inputNames[0], settings, outputs };
     }
 
     /** The loaded emotion model ``name`` (one of the manifest's). */
@@ -120,18 +125,19 @@
      *  [x, y, w, h]: only in that region; ``sizes`` [min, max]: faces of about those sizes in px. */
     async detect(rgba, width, height, roi = null, sizes = null) {
       if (!this.yunet) throw new NeedsYuNet(`in-browser mode cannot find faces: ${this.problem || "YuNet is not loaded"}`);
+      const Y = this.yunet.settings;
       const minPx = sizes ? Math.max(1, Math.trunc(sizes[0])) : null;
       const maxPx = sizes ? Math.max(Math.trunc(sizes[1]), minPx + 1) : null;
       let img = rgba, w = width, h = height, dx = 0, dy = 0;
       if (roi) {
         const [x, y, rw, rh] = roi.map(Math.trunc);
         const x0 = Math.max(0, x), y0 = Math.max(0, y), x1 = Math.min(width, x + rw), y1 = Math.min(height, y + rh);
-        if (x1 - x0 < E.YUNET.minPx || y1 - y0 < E.YUNET.minPx) return [];
+        if (x1 - x0 < Y.minPx || y1 - y0 < Y.minPx) return [];
         w = x1 - x0; h = y1 - y0; dx = x0; dy = y0;
         img = new Uint8ClampedArray(w * h * 4);
         for (let r = 0; r < h; r++) img.set(rgba.subarray(((y0 + r) * width + x0) * 4, ((y0 + r) * width + x1) * 4), r * w * 4);
       }
-      const { scales, minPx: least } = E.yunetScales(w, h, minPx, maxPx);
+      const { scales, minPx: least } = E.yunetScales(Y, w, h, minPx, maxPx);
       const passes = [], steps = this.detectSteps || (this.detectSteps = {});
       for (const scale of scales) {
         const t0 = performance.now();
@@ -145,10 +151,10 @@
         steps.resize = (steps.resize || 0) + t1 - t0;
         steps.yunet = (steps.yunet || 0) + performance.now() - t1;
         const outputs = {};
-        for (const n of E.YUNET_OUTPUTS) outputs[n] = out[n].data;
-        passes.push({ rows: E.yunetDecode(outputs, size.padW), scale });
+        for (const n of this.yunet.outputs) outputs[n] = out[n].data;
+        passes.push({ rows: E.yunetDecode(Y, outputs, size.padW), scale });
       }
-      const faces = E.yunetFaces(passes, least, maxPx);
+      const faces = E.yunetFaces(Y, passes, least, maxPx);
       return dx || dy ? E.shifted(faces, dx, dy) : faces;
     }
 

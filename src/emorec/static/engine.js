@@ -8,6 +8,10 @@
 // enlarging; x / 255 * 2 - 1; the card's calibration temperature; "unsure" below min_confidence. The
 // integer arithmetic of OpenCV's 8-bit paths (BGR2GRAY, warpAffine INTER_LINEAR, resize INTER_AREA and INTER_LINEAR) is
 // reproduced, so that a crop made here has the pixels Python's has.
+//
+// The settings (the crop margin, YuNet's thresholds and search sizes, the tracker's) are not written here:
+// they come from the site's models/index.json (emorec.web.manifest, made from the Python constants), through
+// yunetSettings and trackerSettings, and the functions below take them as arguments.
 "use strict";
 
 (function (root, factory) {
@@ -23,6 +27,50 @@
     return (r - x === 0.5 && (r % 2) !== 0) ? r - 1 : r;
   }
   const clamp = (v, lo, hi) => (v < lo ? lo : v > hi ? hi : v);
+
+  // ---------------------------------------------------------------- settings (models/index.json)
+  const camel = (key) => key.replace(/_([a-z])/g, (_, c) => c.toUpperCase());
+
+  /** The values of ``keys`` (the manifest's snake_case names) in an entry of the manifest, by camelCase name;
+   *  an Error naming the ones missing (a manifest from an older emorec). */
+  function settingsOf(entry, keys, what) {
+    const out = {}, missing = [];
+    for (const key of keys) {
+      const v = entry ? entry[key] : undefined;
+      if (v === undefined || v === null) missing.push(key);
+      else out[camel(key)] = v;
+    }
+    if (missing.length) {
+      throw new Error(`the site's models/index.json gives no ${what} ${missing.join(", ")}: it comes from another ` +
+        "emorec version than this page (rebuild the site with `emorec web`, or restart `emorec serve`)");
+    }
+    return out;
+  }
+
+  // the names of the settings, as emorec.web.manifest writes them
+  const YUNET_KEYS = ["score_threshold", "nms_threshold", "top_k", "min_size", "work_size", "min_input", "min_px",
+    "largest", "next_pass", "min_pass", "strides"];
+  const TRACKER_KEYS = ["detect_every", "smooth", "iou_threshold", "max_missed", "search", "hold"];
+
+  /** YuNet's settings from the manifest's ``detector`` entry (detectors/yunet.py's constants), camelCased:
+   *  scoreThreshold, nmsThreshold, topK, minSize, workSize, minInput, minPx, largest, nextPass, minPass, strides. */
+  function yunetSettings(detector) {
+    return settingsOf(detector, YUNET_KEYS, "YuNet setting");
+  }
+
+  /** The webcam tracker's settings from the manifest's ``tracking`` entry (tracking.FaceTracker's defaults),
+   *  camelCased: detectEvery, smooth, iouThreshold, maxMissed, search, hold. */
+  function trackerSettings(tracking) {
+    return settingsOf(tracking, TRACKER_KEYS, "tracking setting");
+  }
+
+  /** An Error unless ``value`` is a number (a setting the caller must give). */
+  function needNumber(value, name) {
+    if (typeof value !== "number" || !Number.isFinite(value)) {
+      throw new TypeError(`${name} must be given (a number; the site's models/index.json has it), got ${value}`);
+    }
+    return value;
+  }
 
   // ---------------------------------------------------------------- colour
   /** Grey uint8 (H*W) from RGBA bytes (canvas ImageData), with cv2.cvtColor(BGR2GRAY)'s fixed-point weights. */
@@ -175,10 +223,11 @@
   }
 
   // ---------------------------------------------------------------- crop geometry (emorec.crop)
-  const MARGIN = 0.05;
+  // ``margin``: the manifest's detector.margin (the card's preprocess.crop.yunet.margin, else crop.MARGIN)
 
   /** The square [x, y, side, side] centred on box [x, y, w, h], grown by margin per side (crop.square_box). */
-  function squareBox(box, margin = MARGIN) {
+  function squareBox(box, margin) {
+    needNumber(margin, "margin");
     const [x, y, w, h] = box.map(Number);
     const side = Math.max(w, h) * (1.0 + 2.0 * margin);
     const cx = x + w / 2.0, cy = y + h / 2.0;
@@ -187,7 +236,7 @@
   }
 
   /** The square grey crop around box from a grey image; border pixels repeat outside it (crop.crop_face). */
-  function cropFace(grey, width, height, box, margin = MARGIN) {
+  function cropFace(grey, width, height, box, margin) {
     const [x, y, s] = squareBox(box, margin);
     if (Math.min(width, x + s) <= Math.max(0, x) || Math.min(height, y + s) <= Math.max(0, y)) {
       throw new Error(`box ${box.map(Math.trunc)} lies outside the ${width}x${height} image`);
@@ -265,7 +314,7 @@
   }
 
   /** The square crop of cropFace, rotated about the box centre so the eyes lie level (crop.aligned_crop). */
-  function alignedCrop(grey, width, height, box, landmarks, margin = MARGIN) {
+  function alignedCrop(grey, width, height, box, landmarks, margin) {
     const [x, y, s] = squareBox(box, margin);
     const m = rotationMatrix(x + s / 2.0, y + s / 2.0, eyeAngle(landmarks));
     m[2] -= x; m[5] -= y;
@@ -273,8 +322,11 @@
   }
 
   /** The 48x48 grey faces the classifier sees, from a grey image and the detector's faces
-   *  ({box, landmarks?}); aligned where ``align`` and landmarks are given (EmotionRecognizer.crops). */
-  function faceCrops(grey, width, height, faces, { margin = MARGIN, align = true, size = 48 } = {}) {
+   *  ({box, landmarks?}); aligned where ``align`` and landmarks are given (EmotionRecognizer.crops).
+   *  ``margin`` and ``align``: the manifest's detector.margin and detector.align. */
+  function faceCrops(grey, width, height, faces, { margin, align, size = 48 } = {}) {
+    needNumber(margin, "margin");
+    if (typeof align !== "boolean") throw new TypeError(`align must be given (true or false), got ${align}`);
     return faces.map((f) => {
       const c = align && f.landmarks ? alignedCrop(grey, width, height, f.box, f.landmarks, margin)
         : cropFace(grey, width, height, f.box, margin);
@@ -329,23 +381,25 @@
   }
 
   // ---------------------------------------------------------------- YuNet (detectors/yunet.py)
-  const YUNET = {
-    scoreThreshold: 0.85, nmsThreshold: 0.3, minSize: 20, workSize: 16, minInput: 120, topK: 5000,
-    largest: 400, nextPass: 0.25, minPass: 160, minPx: 10, strides: [8, 16, 32],
-  };
-  const YUNET_OUTPUTS = ["cls", "obj", "bbox", "kps"].flatMap((k) => YUNET.strides.map((s) => `${k}_${s}`));
+  // ``settings``: yunetSettings(manifest.detector)
+
+  /** YuNet's output names (detectors/yunet.py's OUTPUTS) for the network's strides. */
+  function yunetOutputs(settings) {
+    return ["cls", "obj", "bbox", "kps"].flatMap((k) => settings.strides.map((s) => `${k}_${s}`));
+  }
 
   /** The scales YuNet searches an image at (YuNetDetector._detect and pass_scales). */
-  function yunetScales(width, height, minPx = null, maxPx = null) {
-    const mp = Math.max(YUNET.minPx, minPx || YUNET.minSize);
+  function yunetScales(settings, width, height, minPx = null, maxPx = null) {
+    const Y = settings;
+    const mp = Math.max(Y.minPx, minPx || Y.minSize);
     const short = Math.min(width, height);
-    let scale = YUNET.workSize ? Math.min(1.0, YUNET.workSize / mp) : 1.0;
-    scale = Math.max(scale, Math.min(1.0, YUNET.minInput / short));
+    let scale = Y.workSize ? Math.min(1.0, Y.workSize / mp) : 1.0;
+    scale = Math.max(scale, Math.min(1.0, Y.minInput / short));
     const largest = maxPx == null ? short : Math.min(short, maxPx * 1.25);
     const scales = [scale];
-    while (largest * scales[scales.length - 1] > YUNET.largest) {
+    while (largest * scales[scales.length - 1] > Y.largest) {
       const last = scales[scales.length - 1];
-      const next = Math.max(last * YUNET.nextPass, Math.min(1.0, YUNET.minPass / short));
+      const next = Math.max(last * Y.nextPass, Math.min(1.0, Y.minPass / short));
       if (next >= last) break;
       scales.push(next);
     }
@@ -381,8 +435,8 @@
   }
 
   /** cv2.dnn.NMSBoxes: indices kept, best score first (scores above scoreThreshold, at most topK considered,
-   *  a box dropped when it overlaps a kept one by more than nmsThreshold). */
-  function nmsBoxes(boxes, scores, scoreThreshold, nmsThreshold, topK = 0) {
+   *  none or 0: all, as cv2's default; a box dropped when it overlaps a kept one by more than nmsThreshold). */
+  function nmsBoxes(boxes, scores, scoreThreshold, nmsThreshold, topK) {
     const least = f32(scoreThreshold), most = f32(nmsThreshold);  // OpenCV takes them as floats
     let order = scores.map((s, i) => [s, i]).filter(([s]) => s > least);
     order.sort((a, b) => b[0] - a[0] || a[1] - b[1]);  // stable, descending
@@ -395,11 +449,12 @@
   }
 
   /** YuNet's 12 outputs (name -> Float32Array) for an input padW pixels wide: rows [x, y, w, h, 5 landmarks
-   *  (x, y), score] scoring scoreThreshold or more, after NMS, as cv2.FaceDetectorYN.detect gives them. */
-  function yunetDecode(outputs, padW, scoreThreshold = YUNET.scoreThreshold, nmsThreshold = YUNET.nmsThreshold,
-    topK = YUNET.topK) {
+   *  (x, y), score] scoring settings.scoreThreshold or more, after NMS (settings.nmsThreshold, topK), as
+   *  cv2.FaceDetectorYN.detect gives them. */
+  function yunetDecode(settings, outputs, padW) {
+    const { scoreThreshold, nmsThreshold, topK } = settings;
     const rows = [];
-    for (const s of YUNET.strides) {
+    for (const s of settings.strides) {
       const cls = outputs[`cls_${s}`], obj = outputs[`obj_${s}`], bbox = outputs[`bbox_${s}`], kps = outputs[`kps_${s}`];
       const cols = Math.floor(padW / s);
       for (let idx = 0; idx < cls.length; idx++) {
@@ -426,13 +481,13 @@
   /** The faces of one image from the rows of each searched scale (rows in the searched copy's pixels):
    *  scaled back, merged by NMS where several scales ran, boxes rounded, too small / large ones dropped, the
    *  largest first (YuNetDetector._detect, Detections.largest_first). Returns [{box, landmarks, score}]. */
-  function yunetFaces(passes, minPx, maxPx = null) {
+  function yunetFaces(settings, passes, minPx, maxPx = null) {
     let rows = [];
     for (const { rows: rs, scale } of passes) {
       for (const r of rs) rows.push(r.map((v, i) => (i < 14 ? v / scale : v)));
     }
     if (passes.length > 1 && rows.length > 1) {
-      const keep = nmsBoxes(rows.map((r) => r.slice(0, 4)), rows.map((r) => r[14]), 0.0, YUNET.nmsThreshold);
+      const keep = nmsBoxes(rows.map((r) => r.slice(0, 4)), rows.map((r) => r[14]), 0.0, settings.nmsThreshold);
       rows = keep.sort((a, b) => a - b).map((i) => rows[i]);
     }
     let faces = rows.map((r) => ({
@@ -569,10 +624,14 @@
    *  greedy); in between, each track is looked for only around its last box, at sizes close to its own (a
    *  search of a few hundred pixels instead of the whole frame). Each track's probabilities are an exponential
    *  moving average (``smooth`` = weight of the past), so labels do not flicker; a track not found keeps its
-   *  last box for ``hold`` frames and ends after ``maxMissed``. */
+   *  last box for ``hold`` frames and ends after ``maxMissed``. Every setting must be given:
+   *  trackerSettings(manifest.tracking), the Python FaceTracker's defaults, with any of them changed. */
   class FaceTracker {
-    constructor({ detectEvery = 10, smooth = 0.6, iouThreshold = 0.3, maxMissed = 10, search = 0.5, hold = 3 } = {}) {
-      Object.assign(this, { detectEvery, smooth, iouThreshold, maxMissed, search, hold });
+    constructor({ detectEvery, smooth, iouThreshold, maxMissed, search, hold } = {}) {
+      const settings = { detectEvery, smooth, iouThreshold, maxMissed, search, hold };
+      for (const [name, value] of Object.entries(settings)) needNumber(value, name);
+      if (!(detectEvery >= 1)) throw new RangeError(`detectEvery must be >= 1, got ${detectEvery}`);
+      Object.assign(this, settings);
       this.tracks = [];
       this.frameIndex = -1;
       this.nextId = 1;
@@ -645,9 +704,9 @@
   }
 
   return {
-    rint, greyFromRGBA, resizeArea, resizeLinear, toFace, MARGIN, squareBox, cropFace, eyeAngle,
-    rotationMatrix, invertAffine, warpAffine, alignedCrop, faceCrops, toInput, withTemperature, calibrated,
-    faceRecord, YUNET, YUNET_OUTPUTS, yunetScales, yunetSize, yunetBlob, iou, nmsBoxes, yunetDecode, yunetFaces,
+    rint, yunetSettings, trackerSettings, greyFromRGBA, resizeArea, resizeLinear, toFace, squareBox, cropFace,
+    eyeAngle, rotationMatrix, invertAffine, warpAffine, alignedCrop, faceCrops, toInput, withTemperature, calibrated,
+    faceRecord, yunetOutputs, yunetScales, yunetSize, yunetBlob, iou, nmsBoxes, yunetDecode, yunetFaces,
     clipBox, freeDims, match, shifted, FaceTracker,
   };
 }));
