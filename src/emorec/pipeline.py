@@ -40,12 +40,13 @@ class RunSummary:
 
 def run(source, recognizer, writers, *, tracker=None, max_frames: int = 0,
         on_frame: Optional[Callable] = None, on_error: Optional[Callable[[str], None]] = None,
-        progress=None) -> RunSummary:
+        progress=None, options: Optional[dict] = None) -> RunSummary:
     """Analyse every frame of ``source`` and hand the faces to each writer.
 
     ``tracker``: a :class:`emorec.tracking.FaceTracker` (videos: ids, smoothing, less detection) or None
     (every frame on its own, as photos). ``on_frame(item, faces)`` after each frame; returning False
-    stops. ``progress``: a tqdm-like bar (``update``) or None.
+    stops. ``progress``: a tqdm-like bar (``update``) or None. ``options``: keyword arguments of each
+    ``recognizer.analyze`` call (``flip``, ``min_confidence``: the server's per-request settings).
     """
     summary = RunSummary()
     report = on_error or (lambda msg: None)
@@ -59,7 +60,7 @@ def run(source, recognizer, writers, *, tracker=None, max_frames: int = 0,
                 for w in writers:
                     w.write_error(item)
             else:
-                faces = tracker.update(item.image) if tracker is not None else recognizer.analyze(item.image)
+                faces = tracker.update(item.image) if tracker is not None else recognizer.analyze(item.image, **(options or {}))
                 summary.frames += 1
                 summary.faces += len(faces)
                 for w in writers:

@@ -65,6 +65,21 @@ def json_record(name: str, faces, *, frame: Optional[int] = None, time: Optional
     return rec
 
 
+class Records(Writer):
+    """Keeps :func:`json_record` of every image (or frame) in ``records``: what ``JsonLines`` prints, as
+    dicts (the server answers with these)."""
+
+    def __init__(self):
+        self.records, self.outputs = [], []
+
+    def write(self, item, faces):
+        self.records.append(json_record(item.source, faces, frame=None if item.time is None else item.index,
+                                        time=item.time))
+
+    def write_error(self, item):
+        self.records.append(json_record(item.source, [], error=item.error))
+
+
 class JsonLines(Writer):
     """One JSON object per image (or video frame) on ``emit``."""
 

@@ -118,13 +118,18 @@ class WorkerPool:
 
     def _run(self, data, name: str, model: str, detector: Optional[str], flip: bool,
              min_confidence: float) -> dict:
-        """Decode and analyse one upload: ``emorec detect --json``'s record of it, with its size."""
-        from ..writers import json_record
+        """Decode and analyse one upload through :func:`emorec.pipeline.run`, the loop of ``emorec detect``:
+        its ``--json`` record of the image, with the image's size."""
+        from ..pipeline import run
+        from ..sources import FrameItem
+        from ..writers import Records
 
         cfg = self.config
         img = decode_image(data, cfg.max_pixels, name, cfg.max_decoded_bytes)
-        faces = self.recognizer(model, detector).analyze(img, flip=flip, min_confidence=min_confidence)
-        return {**json_record(name, faces), "width": int(img.shape[1]), "height": int(img.shape[0])}
+        out = Records()
+        run([FrameItem(name, image=img)], self.recognizer(model, detector), [out],
+            options={"flip": flip, "min_confidence": min_confidence})
+        return {**out.records[0], "width": int(img.shape[1]), "height": int(img.shape[0])}
 
     def _finished(self, slot: Slot, fut):
         with self._lock:
