@@ -31,7 +31,7 @@ def _need_torch():
     try:
         import torch  # noqa: F401
     except ImportError:
-        _fail('training needs PyTorch: pip install "emorec[train]"', 2)
+        _fail('training needs PyTorch: pip install ".[train]" (from a checkout of emorec)', 2)
 
 
 # ---------------------------------------------------------------- training side
@@ -477,8 +477,9 @@ def live(
     """Live view of a camera (or a video file): boxes, labels and probability bars per face; q quits."""
     from .live import gui_problem, run_live
 
-    browser = ('for the live view in a web browser instead: pip install "emorec[serve]", run '
-               "'emorec serve' and open http://127.0.0.1:8000/")
+    browser = ("for the live view in a web browser instead: run 'emorec web --out site' and serve that folder "
+               "(python -m http.server -d site), or pip install \".[serve]\" from a checkout of emorec, run 'emorec "
+               "serve' and open http://127.0.0.1:8000/")
     _check_tracking(detect_every, smooth, max_frames, "until the source ends")
     if window:
         problem = gui_problem()
@@ -544,7 +545,7 @@ def serve(
 
         from .server import allowed_hosts_for, bind, is_loopback, serve as run_server
     except ImportError as e:
-        _fail(f'serving needs the web extras ({e.name} is missing): pip install "emorec[serve]"', 2)
+        _fail(f'serving needs the web extras ({e.name} is missing): pip install ".[serve]" (from a checkout of emorec)', 2)
     extra_hosts = [h.strip() for item in (allowed_hosts or []) for h in item.split(",") if h.strip()]
     try:
         cfg = ServerConfig(max_upload_bytes=int(max_upload_mb * 1e6), max_pixels=int(max_megapixels * 1e6),

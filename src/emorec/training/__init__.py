@@ -1,1 +1,1 @@
-"""Training side of emorec (needs PyTorch: ``pip install "emorec[train]"``)."""
+"""Training side of emorec (needs PyTorch: ``pip install ".[train]"`` from a checkout of emorec)."""
