@@ -242,3 +242,27 @@ def test_shipped_models_were_selected_on_training_rows_only(name, labels):
     _, val = data.split("Training").stratified_split(sel["fraction"], sel["seed"])
     assert val.fingerprint() == sel["rows_sha256"] and len(val) == sel["rows"]
     assert set(val.rows).isdisjoint(data.split("PublicTest").rows)
+
+
+def test_crop_tta_averages_the_face_and_five_tighter_crops_each_mirrored():
+    from emorec.preprocess import crop_views
+
+    faces, _ = synthetic_faces(5)
+    clf = EmotionClassifier("fer2013")
+    views = [faces, *crop_views(faces)]
+    assert len(views) == 6 and all(v.shape == faces.shape for v in views)
+    assert not np.array_equal(views[1], faces)  # the centre crop is a tighter framing, not the face again
+    expected = np.mean([(clf.predict(v) + clf.predict(v[:, :, ::-1])) / 2 for v in views], axis=0)
+    got = EmotionClassifier("fer2013", crop_tta=True).predict(faces)
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    np.testing.assert_allclose(clf.predict(faces, crops=True), got, atol=1e-6)
+    np.testing.assert_allclose(got.sum(1), 1.0, atol=1e-5)
+    big = np.stack([cv2_resize(f, 96) for f in faces])  # crops of any size go through the same preprocessing
+    np.testing.assert_allclose(clf.predict(big, crops=True), EmotionClassifier("fer2013").predict(
+        np.stack([cv2_resize(f, 48, shrink=True) for f in big]), crops=True), atol=1e-6)
+
+
+def cv2_resize(face, side, shrink=False):
+    import cv2
+
+    return cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)

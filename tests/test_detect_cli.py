@@ -212,3 +212,18 @@ def test_min_confidence_prints_unsure_and_null():
     row = list(csv.DictReader(io.StringIO(r.stdout)))[0]
     assert row["emotion"] == "" and float(row["confidence"]) > 0.9
     assert CliRunner().invoke(app, args + ["--min-confidence", "1.5"]).exit_code == 2
+
+
+def test_crops_option_averages_over_crops(tmp_path):
+    import json as _json
+
+    from typer.testing import CliRunner
+
+    from emorec.cli import app
+
+    plain = CliRunner().invoke(app, ["detect", "--json", "--no-save", "--no-progress"])
+    crops = CliRunner().invoke(app, ["detect", "--json", "--no-save", "--no-progress", "--crops"])
+    assert plain.exit_code == 0 and crops.exit_code == 0, crops.output
+    a, b = (_json.loads(r.stdout.strip().splitlines()[-1])["faces"][0] for r in (plain, crops))
+    assert a["box"] == b["box"] and a["emotion"] == b["emotion"] == "happy"
+    assert a["scores"] != b["scores"]  # the crops changed the probabilities

@@ -64,11 +64,12 @@ class EmotionClassifier:
     """
 
     def __init__(self, model: str | Path = "fer2013", *, runtime: str = "onnxruntime", flip_tta: bool = False,
-                 threads: int | None = None, calibrated: bool = True):
+                 crop_tta: bool = False, threads: int | None = None, calibrated: bool = True):
         members = ensemble_members(model)
         self.path = resolve(members[0])
         self.runtime = runtime
         self.flip_tta = flip_tta
+        self.crop_tta = bool(crop_tta)
         self._session = _session(self.path, runtime, threads)
         if runtime == "onnxruntime":
             inp, out = self._session.get_inputs()[0], self._session.get_outputs()[0]
@@ -124,10 +125,20 @@ class EmotionClassifier:
             self._session.setInput(x)
             return self._session.forward().reshape(len(x), -1)
 
-    def predict(self, faces, *, flip: bool | None = None) -> np.ndarray:
-        """Probabilities ``(N, len(classes))``, rows summing to 1. ``flip`` averages with the mirror image."""
+    def predict(self, faces, *, flip: bool | None = None, crops: bool | None = None) -> np.ndarray:
+        """Probabilities ``(N, len(classes))``, rows summing to 1. ``flip`` averages with the mirror image;
+        ``crops`` averages the whole face and five tighter crops of it, each with its mirror (12 passes)."""
         if isinstance(faces, (list, tuple)) and len(faces) == 0 or getattr(faces, "size", 1) == 0:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
+        if self.crop_tta if crops is None else crops:
+            from .preprocess import crop_views, uint8_faces
+
+            try:
+                whole = uint8_faces(faces, self.input_size)
+            except (ValueError, TypeError) as e:
+                raise ValueError(f"cannot use faces of shape {np.shape(faces)}: {e}") from e
+            return np.mean([self.predict(v, flip=True, crops=False) for v in [whole, *crop_views(whole)]],
+                           axis=0).astype(np.float32)
         try:
             x = preprocess(faces, self.input_size)
         except (ValueError, TypeError) as e:

@@ -31,6 +31,9 @@ class RecognizerOptions:
     model: str = _opt("fer2013", "--model", "-m", help="fer2013, ferplus or a path to an .onnx")
     flip: bool = _opt(False, "--flip", kwarg="flip_tta",
                       help="average each face with its mirror image (test-time augmentation)")
+    crops: bool = _opt(False, "--crops", kwarg="crop_tta",
+                       help="average each face over itself and five tighter crops, each with its mirror image (12 "
+                            "passes a face: slower, a little more accurate)")
     detector: str = _opt("haar", "--detector", "-d",
                          help="face detector: haar (OpenCV's Haar cascade) or yunet (OpenCV's DNN detector: faster, "
                               "finds small and turned faces)")

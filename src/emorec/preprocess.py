@@ -85,6 +85,27 @@ def preprocess(faces, size: int = 48) -> np.ndarray:
     return out
 
 
+CROP_KEEP = 44 / 48  # test-time crops keep this part of the face's side (bench/bench_tta.py: 44 px of 48)
+
+
+def uint8_faces(faces, size: int = 48) -> np.ndarray:
+    """Face crops (as :func:`preprocess` takes them) to grey uint8 ``(N, size, size)``, before scaling."""
+    if isinstance(faces, np.ndarray) and faces.dtype == np.uint8 and faces.ndim == 3 and faces.shape[1:] == (size, size):
+        return faces
+    return np.stack([to_uint8_face(f, size) for f in (faces[None] if np.ndim(faces) == 2 else faces)])
+
+
+def crop_views(faces: np.ndarray, keep: float = CROP_KEEP) -> list[np.ndarray]:
+    """Five tighter framings of grey uint8 faces ``(N, S, S)``: squares of ``keep`` of the side at the centre and
+    the four corners, each brought back to S px by :func:`to_uint8_face` (Khaireddin & Chen 2021's ten-crop
+    with their mirror images)."""
+    n = faces.shape[1]
+    c = int(round(keep * n))
+    d = n - c
+    spots = [(d // 2, d // 2), (0, 0), (0, d), (d, 0), (d, d)]
+    return [np.stack([to_uint8_face(f[y:y + c, x:x + c], n) for f in faces]) for y, x in spots]
+
+
 def to_uint8_face(face, size: int = 48) -> np.ndarray:
     """One crop of any size, colour or grey, to the grey uint8 ``(size, size)`` face the network sees (before
     scaling): area interpolation when shrinking, linear when enlarging. Training data read from image files

@@ -157,12 +157,14 @@ class EmotionRecognizer:
     further keyword arguments are the detector's own settings (``min_size``, ``scale_factor``,
     ``min_neighbors``, ``score_threshold``, ...). ``margin`` / ``align``: crop geometry (default: the
     model card's entry for this detector, else the detector's own). ``flip_tta``: average each face's
-    probabilities with its mirror image. The model loads on first use and is shared by every recognizer
+    probabilities with its mirror image; ``crop_tta``: over the face and five tighter crops of it, each with
+    its mirror (12 passes; :func:`emorec.preprocess.crop_views`). The model loads on first use and is shared by every recognizer
     of the process; a recognizer can be used from several threads.
     """
 
     def __init__(self, model="fer2013", *, detector="haar", detector_model=None, margin: Optional[float] = None,
-                 align: Optional[bool] = None, flip_tta: bool = False, runtime: str = "onnxruntime",
+                 align: Optional[bool] = None, flip_tta: bool = False, crop_tta: bool = False,
+                 runtime: str = "onnxruntime",
                  threads: Optional[int] = None, min_confidence: float = 0.0, **detector_options):
         from .model_card import read_card, resolve
 
@@ -179,6 +181,7 @@ class EmotionRecognizer:
         self.runtime = runtime
         self.threads = threads
         self.flip_tta = flip_tta
+        self.crop_tta = bool(crop_tta)
         self.margin = float(margin)
         self.align = bool(geometry.get("align", self.detector.align) if align is None else align)
         self._classifier = None
@@ -186,7 +189,8 @@ class EmotionRecognizer:
 
     def __repr__(self) -> str:
         return (f"EmotionRecognizer(model={self.model!r}, detector={self.detector!r}, margin={self.margin}, "
-                f"align={self.align}, flip_tta={self.flip_tta}, min_confidence={self.min_confidence})")
+                f"align={self.align}, flip_tta={self.flip_tta}, crop_tta={self.crop_tta}, "
+                f"min_confidence={self.min_confidence})")
 
     @property
     def classifier(self):
@@ -197,7 +201,7 @@ class EmotionRecognizer:
                     from .classifier import EmotionClassifier
 
                     self._classifier = EmotionClassifier(self.model, runtime=self.runtime, flip_tta=self.flip_tta,
-                                                         threads=self.threads)
+                                                         crop_tta=self.crop_tta, threads=self.threads)
         return self._classifier
 
     @property
