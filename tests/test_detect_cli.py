@@ -172,9 +172,10 @@ def test_command_line_defaults_are_the_library_defaults():
     assert params["detector"] == "haar"
     for name in ("margin", "align", "min_size", "scale_factor", "min_neighbors", "score_threshold", "detector_model"):
         assert params[name] is None, name
-    assert recognizer_options() == {"model": "fer2013", "flip_tta": False, "detector": "haar"}
+    assert recognizer_options() == {"model": "fer2013", "flip_tta": False, "crop_tta": False, "detector": "haar"}
     assert recognizer_options(min_size=30, detector="yunet") == {"model": "fer2013", "flip_tta": False,
-                                                                  "detector": "yunet", "min_size": 30}
+                                                                  "crop_tta": False, "detector": "yunet",
+                                                                  "min_size": 30}
     rec = EmotionRecognizer(**recognizer_options())
     assert (rec.detector.min_size, rec.detector.scale_factor, rec.detector.min_neighbors) == \
         (None, haar.SCALE_FACTOR, None)  # None: the default smallest face, and the checked search

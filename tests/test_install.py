@@ -67,7 +67,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # what a user's first commands need, relative to the installed package
 PACKAGE_DATA = ["models/fer2013.onnx", "models/fer2013.json", "models/fer2013.md", "models/ferplus.onnx",
                 "models/ferplus.json", "models/ferplus.md", "assets/astronaut.jpg", "static/index.html",
-                "static/app.js", "static/style.css", "static/engine.js", "static/browser.js",
+                "static/style.css", *(f"static/{name}" for name in (
+                    "numeric.js", "settings.js", "preprocess.js", "classifier.js", "yunet.js", "onnxshape.js",
+                    "tracker.js", "engine.js", "browser.js", "draw.js", "analyze.js", "camera.js", "app.js")),
                 "static/vendor/onnxruntime-web/ort.wasm.min.mjs", "static/vendor/onnxruntime-web/ort-wasm-simd-threaded.mjs",
                 "static/vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm", "static/vendor/onnxruntime-web/LICENSE"]
 

@@ -6,7 +6,7 @@ options from it (:mod:`emorec.cli`), and :meth:`RecognizerOptions.kwargs` turns 
 :class:`emorec.EmotionRecognizer` keyword arguments. Light: no model, no OpenCV.
 
 >>> RecognizerOptions(detector="yunet", min_size=30).kwargs()
-{'model': 'fer2013', 'flip_tta': False, 'detector': 'yunet', 'min_size': 30}
+{'model': 'fer2013', 'flip_tta': False, 'crop_tta': False, 'detector': 'yunet', 'min_size': 30}
 """
 
 from __future__ import annotations

@@ -40,7 +40,9 @@ from .model_card import public_card
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 RUNTIME_DIR = STATIC_DIR / "vendor" / "onnxruntime-web"
-PAGE_FILES = ("index.html", "style.css", "app.js", "engine.js", "browser.js")
+# the page's files: index.html (first: the site's root), then what goes under static/ (its <script> tags load them)
+PAGE_FILES = ("index.html", "style.css", "numeric.js", "settings.js", "preprocess.js", "classifier.js", "yunet.js",
+              "onnxshape.js", "tracker.js", "engine.js", "browser.js", "draw.js", "analyze.js", "camera.js", "app.js")
 # The headers that make a page cross-origin isolated (SharedArrayBuffer, hence WebAssembly threads).
 ISOLATION_HEADERS = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp"}
 YUNET_SITE_PATH = "models/yunet.onnx"
