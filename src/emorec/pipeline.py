@@ -89,8 +89,8 @@ def run(source, recognizer, writers, *, tracker=None, max_frames: int = 0,
         for w in writers:  # every writer is closed, even when one of them fails
             try:
                 w.close()
-            except EmorecError as e:
-                failure = failure or e
+            except (EmorecError, OSError) as e:  # an OSError a writer did not name: the rest still close
+                failure = failure or (e if isinstance(e, EmorecError) else EmorecError(f"closing an output: {e}"))
             summary.warnings += getattr(w, "warnings", [])
         if failure is not None:
             if in_flight is None:

@@ -88,7 +88,7 @@ def parse_source(source):
     if isinstance(source, int):
         return source
     s = str(source)
-    return int(s) if s.isdigit() else s
+    return int(s) if s.isascii() and s.isdigit() else s
 
 
 class VideoSource:

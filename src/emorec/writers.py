@@ -281,6 +281,8 @@ class Timeline(Writer):
         self.counts: dict[int, int] = {}  # id -> frames seen
         self.outputs = []
         writable_parent(self.path, "timeline", error=VideoError)
+        if self.path.is_dir():
+            raise VideoError(f"{self.path}: is a folder: give the timeline a file name (.png)")
 
     def write(self, item, faces):
         for f in faces:
@@ -298,7 +300,10 @@ class Timeline(Writer):
 
     def close(self):
         history = {k: [(p[0], p[1]) for p in pts] for k, pts in self.points.items()}
-        write_timeline(history, self.classes, self.path, title=self.title)
+        try:
+            write_timeline(history, self.classes, self.path, title=self.title)
+        except OSError as e:
+            raise VideoError(f"{self.path}: cannot write the timeline: {e.strerror or e}") from None
         self.outputs.append(str(self.path))
 
 
