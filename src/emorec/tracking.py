@@ -22,7 +22,7 @@ from .detectors import Detections
 from .recognizer import EmotionRecognizer, Face
 
 # Full-frame detection every DETECT_EVERY frames, a local search around each face in between (1: detect on
-# every frame). At 10, 1.7x the analysis speed of detecting on every frame, no face-frame lost (bench/bench_video.py).
+# every frame); what it saves and loses: bench/bench_video.py, bench/RESULTS.md.
 DETECT_EVERY = 10
 SMOOTH = 0.6  # weight of the past in each face's moving average of probabilities
 
