@@ -8,19 +8,13 @@ each command imports what it needs when it runs.
 
 from __future__ import annotations
 
-from .common import (_MAX_MP_OPT, _RECOGNIZER, _fail, _make_recognizer, _need_torch, _recognizer_option,
-                     _with_recognizer_options, app, recognizer_options)
-from .training import _config_option, _train, _train_command, evaluate, export, models, train
-from .media import (_check_tracking, _detect, _native_stderr_silenced, _new_run_dir, _quiet_opencv, detect, live,
-                    video)
-from .serving import _SERVER, batch, serve, web
+from .common import app, recognizer_options
+from .training import evaluate, export, models, train  # noqa: F401  (each import registers its commands,
+from .media import detect, live, video  # noqa: F401     in the order --help lists them)
+from .serving import batch, serve, web  # noqa: F401
 
 __all__ = ["app", "main", "recognizer_options",
-           "train", "evaluate", "export", "models", "detect", "video", "live", "serve", "web", "batch",
-           # the helpers, importable from here as before the split
-           "_fail", "_need_torch", "_recognizer_option", "_with_recognizer_options", "_make_recognizer", "_RECOGNIZER",
-           "_MAX_MP_OPT", "_config_option", "_train", "_train_command", "_check_tracking", "_quiet_opencv",
-           "_native_stderr_silenced", "_new_run_dir", "_detect", "_SERVER"]
+           "train", "evaluate", "export", "models", "detect", "video", "live", "serve", "web", "batch"]
 
 
 def main():

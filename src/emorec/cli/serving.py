@@ -136,7 +136,7 @@ def batch(
     max_megapixels: float = _MAX_MP_OPT,
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ):
-    r"""Run `detect` over large collections on Ray Data (pip install "emorec\[ray]"): a Parquet dataset in OUT,
+    r"""Run `detect` over large collections on Ray Data (pip install ".[ray]" from a checkout): a Parquet dataset in OUT,
     one row per face, and one per image without a face or with an error. A rerun skips what is done."""
     import os
 
