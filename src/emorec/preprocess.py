@@ -67,6 +67,15 @@ def preprocess(faces, size: int = 48) -> np.ndarray:
     of crops of any sizes), uint8 grey or BGR; other dtypes are converted.
     Returns float32 ``(N, 1, size, size)`` in [-1, 1].
     """
+    return scaled(uint8_faces(faces, size))[:, None]
+
+
+CROP_KEEP = 44 / 48  # test-time crops keep this part of the face's side (bench/bench_tta.py: 44 px of 48)
+
+
+def uint8_faces(faces, size: int = 48) -> np.ndarray:
+    """Face crops (as :func:`preprocess` takes them) to grey uint8 ``(N, size, size)``: the faces the network
+    sees, before scaling."""
     if isinstance(faces, np.ndarray):
         if faces.ndim == 2 or (faces.ndim == 3 and faces.shape[-1] in (3, 4) and faces.shape[0] > 4):
             faces = faces[None]
@@ -74,25 +83,14 @@ def preprocess(faces, size: int = 48) -> np.ndarray:
             faces = faces[..., 0]
         if faces.ndim not in (3, 4):
             raise ValueError(f"expected face crops (N, H, W) or (N, H, W, C), got shape {faces.shape}")
-        fast = faces.dtype == np.uint8 and faces.ndim == 3 and faces.shape[1:] == (size, size)
-        if fast:  # the common case, training included: no per-face work
-            return scaled(faces)[:, None]
-    out = np.empty((len(faces), 1, size, size), dtype=np.float32)
+        if faces.dtype == np.uint8 and faces.ndim == 3 and faces.shape[1:] == (size, size):
+            return faces  # the common case, training included: no per-face work
+    out = np.empty((len(faces), size, size), dtype=np.uint8)
     for i, face in enumerate(faces):
         if np.size(face) == 0:
             raise ValueError(f"face {i} is empty (shape {np.shape(face)})")
-        out[i, 0] = scaled(to_uint8_face(face, size))
+        out[i] = to_uint8_face(face, size)
     return out
-
-
-CROP_KEEP = 44 / 48  # test-time crops keep this part of the face's side (bench/bench_tta.py: 44 px of 48)
-
-
-def uint8_faces(faces, size: int = 48) -> np.ndarray:
-    """Face crops (as :func:`preprocess` takes them) to grey uint8 ``(N, size, size)``, before scaling."""
-    if isinstance(faces, np.ndarray) and faces.dtype == np.uint8 and faces.ndim == 3 and faces.shape[1:] == (size, size):
-        return faces
-    return np.stack([to_uint8_face(f, size) for f in (faces[None] if np.ndim(faces) == 2 else faces)])
 
 
 def crop_views(faces: np.ndarray, keep: float = CROP_KEEP) -> list[np.ndarray]:
