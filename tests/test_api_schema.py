@@ -37,7 +37,7 @@ def test_the_schema_names_the_values_a_request_may_choose():
         usable = httpx.get(srv.url + "/healthz").json()["detectors"]
     op = schema["paths"]["/v1/analyze"]["post"]
     params = {p["name"]: p["schema"] for p in op["parameters"]}
-    assert params["model"]["enum"] == ["fer2013", "ferplus"]
+    assert params["model"]["enum"] == ["fer2013", "ferplus", "fer2013-ensemble"]
     assert params["detector"]["enum"] == usable  # only detectors this server can run
     body = op["requestBody"]["content"]["multipart/form-data"]
     assert "image/png" in body["encoding"]["file"]["contentType"]

@@ -407,7 +407,7 @@ def test_browser_and_python_give_the_same_probabilities_for_the_same_crops(serve
         driver.execute_script("const r = document.getElementById('runs-in'); r.value = 'browser';"
                               "r.dispatchEvent(new Event('change'));")
         wait(driver, "return window.emorec.browser.ready || window.emorec.browser.error")
-        for model in ("fer2013", "ferplus"):
+        for model in ("fer2013", "ferplus", "fer2013-ensemble"):
             clf = EmotionClassifier(model)
             for flip in (False, True):
                 got = driver.execute_async_script(CLASSIFY, model, crops.reshape(len(crops), -1).tolist(), flip)
@@ -530,7 +530,7 @@ def test_the_server_serves_the_page_files_with_isolation_headers(server):
     assert mjs.headers["content-type"].startswith("text/javascript")
     site = httpx.get(server.url + "/models/index.json").json()
     assert site["server"] is True and site["default"] == "fer2013"
-    assert [m["name"] for m in site["models"]] == ["fer2013", "ferplus"]
+    assert [m["name"] for m in site["models"]] == ["fer2013", "ferplus", "fer2013-ensemble"]
     assert site["models"][1]["classes"][1] == "happy"  # ferplus's 'happiness', in the common vocabulary
     assert site["models"][0]["temperature"] == json.loads((MODELS_DIR / "fer2013.json").read_text())["calibration"][
         "temperature"]

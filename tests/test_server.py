@@ -391,10 +391,10 @@ def test_analysis_timeout_gets_503_and_frees_its_slot():
 def test_healthz_models_openapi_docs_and_page(client):
     h = client.get("/healthz").json()
     assert h["status"] == "ok" and h["limits"]["max_upload_bytes"] == 10_000_000
-    assert h["limits"]["max_pixels"] == 40_000_000 and h["models"] == ["fer2013", "ferplus"]
+    assert h["limits"]["max_pixels"] == 40_000_000 and h["models"] == ["fer2013", "ferplus", "fer2013-ensemble"]
     m = client.get("/v1/models").json()
     assert m["default"] == "fer2013"
-    assert [c["name"] for c in m["models"]] == ["fer2013", "ferplus"]
+    assert [c["name"] for c in m["models"]] == ["fer2013", "ferplus", "fer2013-ensemble"]
     assert all({"classes", "input_size", "arch"} <= set(c) for c in m["models"])
     spec = client.get("/openapi.json").json()
     op = spec["paths"]["/v1/analyze"]["post"]
@@ -430,14 +430,17 @@ def test_models_endpoint_shows_no_local_paths(client):
     from emorec.model_card import list_models
 
     cards = list_models()
-    local = {str(v) for c in cards for v in (c.get("recipe") or {}).values() if isinstance(v, str) and "/" in v}
+    recipes = [c.get("recipe") or {} for c in cards] + [m.get("recipe") or {} for c in cards for m in c.get("members", [])]
+    local = {str(v) for r in recipes for v in r.values() if isinstance(v, str) and "/" in v}
     assert local  # the cards do hold paths of the machine that trained them ...
     text = client.get("/v1/models").text
     assert not [p for p in local if p in text]  # ... and the API shows none of them
     for card in client.get("/v1/models").json()["models"]:
         assert "recipe" not in card
         assert card["evaluation"]["PublicTest"]["accuracy"] > 0.6 and card["parameters"] > 0
-        assert {"classes", "input_size", "arch", "name", "training"} <= set(card)
+        assert {"classes", "input_size", "arch", "name"} <= set(card)
+        assert "training" in card or [m["training"]["epochs"] for m in card["members"]]  # an ensemble: its members'
+        assert all("recipe" not in m for m in card.get("members", []))
 
 
 def test_config_is_checked():

@@ -10,7 +10,7 @@ from .labels import FER2013_CLASSES, FERPLUS_CLASSES
 from .preprocess import SCALING
 
 MODELS_DIR = Path(__file__).parent / "models"
-BUILTIN = ("fer2013", "ferplus")
+BUILTIN = ("fer2013", "ferplus", "fer2013-ensemble")
 
 
 def ensemble_members(model) -> list:
@@ -101,6 +101,10 @@ def public_card(card: dict) -> dict:
              "augment", "train_rows", "val_rows")
     if recipe:
         out["training"] = {k: recipe[k] for k in hyper if k in recipe}
+    if card.get("members"):  # an ensemble: each member's public facts, its recipe without paths
+        out["members"] = [{**{k: m[k] for k in ("name", "arch", "parameters", "sha256", "selection") if k in m},
+                           "training": {k: (m.get("recipe") or {})[k] for k in hyper + ("distill_weight",)
+                                        if k in (m.get("recipe") or {})}} for m in card["members"]]
     figures = ("rows", "accuracy", "accuracy_flip_tta", "macro_f1", "per_class", "confusion_matrix", "labels")
     evaluation = card.get("evaluation") or {}
     if isinstance(evaluation, dict) and evaluation:

@@ -224,7 +224,7 @@ def build_site(out: PathLike, yunet: Optional[PathLike] = None, *, models: Optio
     out = Path(out).expanduser()
     names = list(BUILTIN if models is None else models)
     if not names:
-        raise EmorecError("no models to put in the site: name at least one (fer2013, ferplus)")
+        raise EmorecError("no models to put in the site: name at least one (fer2013, ferplus, fer2013-ensemble)")
     unknown = [m for m in names if m not in BUILTIN]
     if unknown:
         raise ModelError(f"unknown model {', '.join(unknown)}: the site can hold the built-in {', '.join(BUILTIN)}")

@@ -25,7 +25,7 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="address to bind; the default serves this machine only"),
     port: int = typer.Option(8000, help="TCP port (0: any free one)", min=0, max=65535),
     model: str = typer.Option(_SERVER["default_model"],
-                              help="default model of requests that name none (fer2013 or ferplus)"),
+                              help="default model of requests that name none (fer2013, ferplus or fer2013-ensemble)"),
     detector: str = typer.Option(_SERVER["default_detector"],
                                  help="default face detector of requests that name none (haar or yunet)"),
     detector_model: Optional[Path] = typer.Option(_SERVER["detector_model"],

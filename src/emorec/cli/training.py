@@ -96,7 +96,8 @@ train = _train_command()
 @app.command()
 def evaluate(
     data: Path = typer.Argument(..., help="fer2013.csv(.gz) or an image folder"),
-    model: str = typer.Option("fer2013", help="fer2013, ferplus or a path to an .onnx"),
+    model: str = typer.Option("fer2013", help="fer2013, ferplus, fer2013-ensemble (two networks, more accurate, "
+                                              "twice the time) or a path to an .onnx"),
     split: str = typer.Option("PublicTest", help="Training, PublicTest, PrivateTest, or 'all'"),
     labels: Optional[str] = typer.Option(None, help="fer2013 or ferplus (default: the model's)"),
     ferplus_csv: Optional[Path] = typer.Option(None),
@@ -137,6 +138,35 @@ def evaluate(
     typer.echo(f"wrote {ev.json_path} and {ev.png_path}")
 
 
+def _written(build, check, against: str, limit: float, data: Optional[Path], split: str, validate=None) -> None:
+    """Write a model (``build() -> path``), check it on random faces (``check(path, faces) -> max abs
+    difference``, at most ``limit``), then with ``data`` record its validation (``validate``) and ``split``
+    figures in its card."""
+    import numpy as np
+
+    try:
+        path = build()
+        diff = check(path, np.random.default_rng(0).integers(0, 256, (16, 48, 48), dtype=np.uint8))
+    except (EmorecError, OSError) as e:
+        _fail(str(e))
+    typer.echo(f"wrote {path} and {path.with_suffix('.json')}; {against}: max abs difference {diff:.2e}")
+    if diff >= limit:
+        _fail(f"{path} differs ({against}) by {diff:.2e} (limit {limit:g})")
+    if data is None:
+        return
+    from ..training.export import add_evaluation
+
+    try:
+        val = validate(path, data)["selection"] if validate else None
+        ev = add_evaluation(path, data, split=split)["evaluation"][split]
+    except EmorecError as e:
+        _fail(str(e))
+    if val:
+        typer.echo(f"validation part of Training: accuracy {val['validation_accuracy']:.4f}")
+    typer.echo(f"{split}: accuracy {ev['accuracy']:.4f} (flip TTA {ev['accuracy_flip_tta']:.4f}), "
+               f"macro-F1 {ev['macro_f1']:.4f}; card: {path.with_suffix('.md')}")
+
+
 @app.command()
 def export(
     checkpoint: Path = typer.Argument(..., help="a training checkpoint (best.pt)"),
@@ -148,28 +178,29 @@ def export(
 ):
     """Export a checkpoint to ONNX (dynamic batch) with a model card; checks ONNX Runtime against PyTorch."""
     _need_torch()
-    import numpy as np
-
     from ..training.export import export_onnx, max_abs_difference
 
-    try:
-        path = export_onnx(checkpoint, out, name=name)
-        faces = np.random.default_rng(0).integers(0, 256, (16, 48, 48), dtype=np.uint8)
-        diff = max_abs_difference(checkpoint, path, faces)
-    except (EmorecError, OSError) as e:
-        _fail(str(e))
-    typer.echo(f"wrote {path} and {path.with_suffix('.json')}; ONNX Runtime vs PyTorch max abs difference {diff:.2e}")
-    if diff >= 1e-4:
-        _fail(f"exported model differs from the checkpoint by {diff:.2e} (limit 1e-4)")
-    if data is not None:
-        from ..training.export import add_evaluation
+    _written(lambda: export_onnx(checkpoint, out, name=name),
+             lambda path, faces: max_abs_difference(checkpoint, path, faces),
+             "ONNX Runtime against PyTorch", 1e-4, data, split)
 
-        try:
-            ev = add_evaluation(path, data, split=split)["evaluation"][split]
-        except EmorecError as e:
-            _fail(str(e))
-        typer.echo(f"{split}: accuracy {ev['accuracy']:.4f} (flip TTA {ev['accuracy_flip_tta']:.4f}), "
-                   f"macro-F1 {ev['macro_f1']:.4f}; card: {path.with_suffix('.md')}")
+
+@app.command()
+def ensemble(
+    members: list[str] = typer.Argument(..., help="two or more models: built-in names or exported .onnx files"),
+    out: Path = typer.Option(..., help="the .onnx to write (a .json model card is written beside it)"),
+    name: Optional[str] = typer.Option(None, help="model name in the card (default: the file's name)"),
+    data: Optional[Path] = typer.Option(None, help="record the ensemble's accuracy on the validation part of "
+                                                   "Training in its card, then evaluate it on --split"),
+    split: str = typer.Option("PublicTest", help="split for --data; never a test split you select on"),
+):
+    """Join exported models into one ONNX graph that averages their probabilities (one model, by path)."""
+    _need_torch()
+    from ..training.ensemble import add_validation, build_ensemble, max_difference
+
+    _written(lambda: build_ensemble(members, out, name=name),
+             lambda path, faces: max_difference(path, members, faces),
+             "against its members averaged one by one", 1e-5, data, split, validate=add_validation)
 
 
 @app.command()

@@ -155,8 +155,10 @@ class HaarDetector(BaseDetector):
             windows, _, levels = cascade.detectMultiScale3(
                 grey, scaleFactor=step, minNeighbors=0, minSize=(m, m), outputRejectLevels=True, **kw)
             boxes, _, weights = group_windows(windows, levels)
-            # one box a face, of the boxes confirmed (weights are no probability: not reported)
-            found = Detections(boxes[one_box_a_face(boxes, weights, accept=lambda i: confirmed(grey, boxes[i], cascade))])
+            # one box a face, of the boxes confirmed (weights are no probability: not reported); a narrowed search
+            # follows a face a full search confirmed, so its surest group is kept without the second look
+            accept = None if max_px is not None else (lambda i: confirmed(grey, boxes[i], cascade))
+            found = Detections(boxes[one_box_a_face(boxes, weights, accept=accept)])
         return found.transformed(scale) if scale != 1.0 else found
 
 

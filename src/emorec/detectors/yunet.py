@@ -5,9 +5,10 @@ nose tip, mouth corners), faces from about 10 px, turned or tilted. The model fi
 package: :func:`emorec.detectors.model_file.resolve_yunet` finds or fetches it. Like the Haar detector,
 the search runs on a copy downscaled so that the smallest face asked for measures ``work_size`` pixels
 there. The network finds faces up to about 600 px (bench/bench_scales.py): where a face bigger than
-``LARGEST`` px could be in that copy (its shorter side is longer), a second search runs on a smaller copy,
+``LARGEST`` px could be in that copy (its shorter side is longer), a second search runs on a copy half the size,
 and so on, and the boxes of all of them are merged by non-maximum suppression. A 640x480 frame is searched once;
-a phone photo with a face of 2,500 px twice.
+a phone photo several times (the last copy keeps ``MIN_PASS`` px). An image smaller than ``SMALL_IMAGE`` px on
+its shorter side is searched enlarged, up to 2x: the network scores small faces higher there.
 
 It runs on ONNX Runtime by default (the runtime the classifier uses; 3.4 against 5.3 ms for OpenCV's
 DNN module on a 640x480 frame, bench/bench_detector.py), decoding the network's outputs as ``cv2.FaceDetectorYN``
@@ -35,12 +36,20 @@ NMS_THRESHOLD = 0.3
 MIN_SIZE = 20  # smallest face, in pixels of the input image
 WORK_SIZE = 16  # the search runs on a copy where the smallest face measures this many pixels
 MIN_INPUT = 120  # the searched copy keeps at least this many pixels on its shorter side
+# A small image is searched enlarged, up to UPSCALE times, until its shorter side reaches SMALL_IMAGE px (at most a
+# VGA frame's pixels): faces of 40-56 px score higher there (tune set, bench/RESULTS.md: the lowest score of a 40 px
+# face 0.87 at its own size, 0.92 at 2x; the threshold is 0.85)
+SMALL_IMAGE = 480
+UPSCALE = 2.0
 ALIGN = True  # turn faces upright from the eyes before the crop (bench/bench_crop_geometry.py: level to +0.7 points)
 RUNTIME = "onnxruntime"  # or "opencv" (cv2.FaceDetectorYN): the same boxes, 1.6x the time (bench/bench_detector.py)
 RUNTIMES = ("onnxruntime", "opencv")
 TOP_K = 5000  # most faces kept before non-maximum suppression (cv2.FaceDetectorYN's usual setting)
 LARGEST = 400  # a searched copy is trusted with faces up to this many pixels (the network finds them up to ~600)
-NEXT_PASS = 0.25  # where bigger faces may be, the next search runs at this fraction of the previous size ...
+# where bigger faces may be, the next search runs at this fraction of the previous size (0.5: a face of 512 px
+# in one copy meets the network at 256 px in the next, where it scores higher than at 128 px; tune set: faces of
+# 640-2,500 px mean score 0.946-0.947 against 0.932-0.934 at 0.25, for 1.4x the time on such photos) ...
+NEXT_PASS = 0.5
 MIN_PASS = 160  # ... keeping at least this many pixels on the copy's shorter side
 
 STRIDES = (8, 16, 32)  # the network's three output grids; its input sides are padded to a multiple of 32
@@ -108,6 +117,20 @@ def decode(outputs: dict, width: int, score_threshold: float, nms_threshold: flo
     return rows
 
 
+def search_scales(shape, min_px: int, max_px: Optional[int], work_size: int = WORK_SIZE) -> list[float]:
+    """The scales an image of ``shape`` is searched at for faces of ``min_px`` (to ``max_px``, or any size): the
+    first so the smallest face measures ``work_size`` px (never enlarged, but for a small image's SMALL_IMAGE rule
+    and a region's MIN_INPUT), then :func:`pass_scales` for the largest faces."""
+    h, w = shape[:2]
+    short = min(h, w)
+    scale = min(1.0, work_size / min_px) if work_size else 1.0
+    scale = max(scale, min(1.0, MIN_INPUT / short))  # a small region (a tracker's) keeps some context
+    if max_px is None and short < SMALL_IMAGE:  # a small whole image (not a tracker's region) is searched enlarged
+        scale = max(scale, min(UPSCALE, SMALL_IMAGE / short))
+    largest = short if max_px is None else min(short, max_px * 1.25)
+    return pass_scales(scale, largest, short)
+
+
 def pass_scales(scale: float, largest: float, short: int) -> list[float]:
     """The scales to search at: ``scale`` first; then, while a face of ``largest`` px (in the input) would measure
     more than LARGEST px in the last copy, a copy NEXT_PASS the size (at least MIN_PASS px on its shorter side
@@ -124,10 +147,11 @@ def pass_scales(scale: float, largest: float, short: int) -> list[float]:
 def resized(bgr: np.ndarray, scale: float) -> np.ndarray:
     import cv2
 
-    if scale >= 1.0:
+    if scale == 1.0:
         return bgr
     h, w = bgr.shape[:2]
-    return cv2.resize(bgr, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(bgr, (max(1, round(w * scale)), max(1, round(h * scale))),
+                      interpolation=cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR)
 
 
 def merge(rows: np.ndarray, nms_threshold: float) -> np.ndarray:
@@ -202,12 +226,8 @@ class YuNetDetector(BaseDetector):
 
     def _detect(self, bgr: np.ndarray, min_px: Optional[int], max_px: Optional[int]) -> Detections:
         min_px = max(self.min_px, min_px or self.min_size or MIN_SIZE)
-        h, w = bgr.shape[:2]
-        scale = min(1.0, self.work_size / min_px) if self.work_size else 1.0
-        scale = max(scale, min(1.0, MIN_INPUT / min(h, w)))  # a small region (a tracker's) keeps some context
-        largest = min(h, w) if max_px is None else min(h, w, max_px * 1.25)
         passes = []
-        for s in pass_scales(scale, largest, min(h, w)):
+        for s in search_scales(bgr.shape, min_px, max_px, self.work_size):
             rows = self._run(resized(bgr, s)).astype(np.float64)
             rows[:, :14] /= s
             passes.append(rows)

@@ -154,8 +154,8 @@ def add_evaluation(onnx_path, data, *, split: str = "PublicTest", ferplus_csv=No
         protocols = {"protocols": {p: {"rows": m["n"], "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
                                        "accuracy_flip_tta": flipped[p]["accuracy"]} for p, m in plain.items()}}
     card.setdefault("evaluation", {})[split] = {
-        "measured": f"one pass over {split} with this .onnx through ONNX Runtime, after the checkpoint was "
-                    "selected; not used for selection",
+        "measured": f"one pass over {split} with this .onnx through ONNX Runtime, after the "
+                    f"{'members were chosen' if 'members' in card else 'checkpoint was selected'}; not used for selection",
         "rows": res["n"], "accuracy": res["accuracy"], "macro_f1": res["macro_f1"],
         "accuracy_flip_tta": res_flip["accuracy"], "per_class": res["per_class"],
         "confusion_matrix": res["confusion_matrix"],
@@ -186,11 +186,33 @@ def _augmentation(r: dict) -> str:
     return f"`{r.get('augment')}` {r.get('augmentation', '')}"
 
 
+def _ensemble_lines(card: dict) -> list[str]:
+    sel = card.get("selection") or {}
+    acc = sel.get("validation_accuracy")
+    lines = [f"- **Architecture**: {card['arch']}; {card['parameters']:,} parameters in all; one ONNX graph that "
+             "averages the members' softmax probabilities.",
+             f"- **Classes** ({len(card['classes'])}): {', '.join(card['classes'])}.",
+             f"- **Input**: {card['input']}; scaling `{card['scaling']}` (grey, area-resized, [0,1] then [-1,1]).",
+             f"- **Selection**: {sel.get('rule', 'not recorded')}"
+             + (f"; validation accuracy {acc:.2%}" if acc is not None else "") + ".",
+             "- **Members**:"]
+    for m in card["members"]:
+        msel = m.get("selection") or {}
+        r = m.get("recipe") or {}
+        extra = f", distilled from {r['teacher']} (weight {r.get('distill_weight')})" if r.get("teacher") else ""
+        lines.append(f"  - `{m['name']}`: {m.get('arch')}, {m.get('parameters') or 0:,} parameters, "
+                     f"seed {r.get('seed')}, augmentation `{r.get('augment')}`{extra}; validation accuracy "
+                     f"{msel.get('validation_accuracy', float('nan')):.2%} (epoch {msel.get('epoch')}); sha256 "
+                     f"`{str(m.get('sha256'))[:16]}...`.")
+    return lines
+
+
 def card_markdown(card: dict) -> str:
     r = card.get("recipe", {})
     sel = card.get("selection") or {}
-    lines = [
-        f"# emorec model card: `{card['name']}`", "",
+    if "members" in card:
+        return _card_markdown(card, _ensemble_lines(card))
+    return _card_markdown(card, [
         f"- **Architecture**: {card['arch']} (mini-XCEPTION, Arriaga et al. 2017; widths {card['arch_kwargs']}), "
         f"{card['parameters']:,} parameters; softmax inside the ONNX graph.",
         f"- **Classes** ({len(card['classes'])}): {', '.join(card['classes'])}.",
@@ -207,7 +229,11 @@ def card_markdown(card: dict) -> str:
         f"best checkpoint from epoch {card['epochs_trained']} of {r.get('epochs')}; "
         f"{card['training_time']['epochs_run']} epochs took {card['training_time']['wall_seconds'] / 60:.0f} min "
         f"({r.get('device', 'cpu')}, {r.get('world_size', 1)} process(es)).",
-    ]
+    ])
+
+
+def _card_markdown(card: dict, head: list[str]) -> str:
+    lines = [f"# emorec model card: `{card['name']}`", "", *head]
     for split, ev in card.get("evaluation", {}).items():
         flip = f", with flip TTA {ev['accuracy_flip_tta']:.2%}" if "accuracy_flip_tta" in ev else ""
         lines += [f"- **{split}** ({ev['rows']} rows, {ev['labels']}; {ev.get('measured', 'one pass')}): "
