@@ -513,6 +513,34 @@ def test_an_uploaded_photo_gives_pythons_faces(server, tmp_path):
     assert np.abs(py48 - js48).max() <= 3 and np.abs(py48 - js48).mean() < 0.5, np.abs(py48 - js48).max()
 
 
+@needs_chromium
+@needs_yunet
+def test_a_thumbnail_is_searched_enlarged_in_the_page_as_in_python(server, tmp_path):
+    """A 150x150 PNG (under YuNet's SMALL_IMAGE): the page searches it enlarged as Python does and finds the same
+    face, box within a pixel, probabilities within 1e-3."""
+    import cv2
+
+    from emorec import EmotionRecognizer
+
+    thumb = tmp_path / "thumb.png"
+    cv2.imwrite(str(thumb), cv2.resize(cv2.imread(str(SAMPLE)), (150, 150), interpolation=cv2.INTER_AREA))
+    driver = chromium(tmp_path)
+    try:
+        driver.get(server.url + "/")
+        wait(driver, "return document.body.dataset.ready === 'true'")
+        driver.execute_script("const r = document.getElementById('runs-in'); r.value = 'browser';"
+                              "r.dispatchEvent(new Event('change'));")
+        driver.find_element("id", "file").send_keys(str(thumb))
+        wait(driver, "const r = window.emorec.lastResult; return r && r.file === 'thumb.png' && r.faces.length")
+        r = driver.execute_script("return window.emorec.lastResult")
+    finally:
+        driver.quit()
+    faces = EmotionRecognizer("fer2013", detector="yunet", detector_model=str(YUNET)).analyze(str(thumb))
+    assert len(r["faces"]) == len(faces) == 1, (r, faces)
+    assert max(abs(a - b) for a, b in zip(r["faces"][0]["box"], faces[0].box)) <= 1, (r["faces"][0], faces[0])
+    assert max(abs(r["faces"][0]["scores"][k] - faces[0].scores[k]) for k in faces[0].scores) < 1e-3
+
+
 # ---------------------------------------------------------------- the server's page files, the static build
 def test_the_server_serves_the_page_files_with_isolation_headers(server):
     import httpx
@@ -681,32 +709,42 @@ NODE = Path("/usr/bin/node") if Path("/usr/bin/node").exists() else None
 
 @pytest.mark.skipif(NODE is None, reason="node is absent")
 def test_the_engine_runs_with_the_manifests_settings_and_refuses_without_them(tmp_path):
-    """engine.js in Node with the manifest's settings: YuNet's search scales are Python's (pass_scales), the
+    """engine.js in Node with the manifest's settings: YuNet's search scales are Python's (search_scales: a small
+    image enlarged, large faces in halving passes), and an enlarged copy is cv2.resize's to the value; the
     tracker takes the Python FaceTracker's defaults; a setting missing is an error, not a silent default."""
     from emorec.detectors import yunet
     from emorec.web import manifest
 
     site = manifest(server=False, yunet=True)
     (tmp_path / "site.json").write_text(json.dumps(site))
-    script = """const E = require(process.argv[1]), site = require(process.argv[2]);
+    small = np.random.default_rng(0).integers(0, 256, (88, 129, 3), dtype=np.uint8)  # a thumbnail, RGB
+    (tmp_path / "small.json").write_text(json.dumps(small.ravel().tolist()))
+    script = """const E = require(process.argv[1]), site = require(process.argv[2]), small = require(process.argv[3]);
 const Y = E.yunetSettings(site.detector), T = new E.FaceTracker(E.trackerSettings(site.tracking));
 const refused = (f) => { try { f(); return null; } catch (e) { return e.message; } };
 console.log(JSON.stringify({
-  scales: [[640, 480], [4000, 3000], [300, 200], [1920, 1080]].map(([w, h]) => E.yunetScales(Y, w, h).scales),
+  scales: SIZES.map(([w, h]) => E.yunetScales(Y, w, h).scales),
+  enlarged: (() => { const s = E.yunetScales(Y, 129, 88).scales[0], z = E.yunetSize(129, 88, s);
+                     return [z.w, z.h, Array.from(E.resizeLinear(Uint8Array.from(small), 129, 88, z.w, z.h, 3))]; })(),
   outputs: E.yunetOutputs(Y),
   tracker: [T.detectEvery, T.smooth, T.iouThreshold, T.maxMissed, T.search, T.hold],
   refused: [refused(() => E.yunetSettings({...site.detector, top_k: undefined})),
             refused(() => new E.FaceTracker({detectEvery: 5})),
             refused(() => E.squareBox([0, 0, 10, 10]))],
 }));"""
-    run = subprocess.run([str(NODE), "-e", script, str(PAGE / "engine.js"), str(tmp_path / "site.json")],
-                         capture_output=True, text=True, timeout=60)
+    sizes = [(640, 480), (4000, 3000), (300, 200), (1920, 1080), (129, 88), (2070, 1407)]
+    script = f"const SIZES = {json.dumps(sizes)};\n" + script
+    run = subprocess.run([str(NODE), "-e", script, str(PAGE / "engine.js"), str(tmp_path / "site.json"),
+                          str(tmp_path / "small.json")], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     got = json.loads(run.stdout)
-    for (w, h), scales in zip([(640, 480), (4000, 3000), (300, 200), (1920, 1080)], got["scales"]):
-        scale = min(1.0, yunet.WORK_SIZE / max(yunet.YuNetDetector.min_px, yunet.MIN_SIZE))
-        scale = max(scale, min(1.0, yunet.MIN_INPUT / min(w, h)))
-        assert scales == pytest.approx(yunet.pass_scales(scale, min(w, h), min(w, h))), (w, h)
+    for (w, h), scales in zip(sizes, got["scales"]):
+        want = yunet.search_scales((h, w), max(yunet.YuNetDetector.min_px, yunet.MIN_SIZE), None)
+        assert scales == pytest.approx(want), (w, h)
+    assert got["scales"][4][0] > 1  # the thumbnail is searched enlarged
+    w, h, pixels = got["enlarged"]
+    want = yunet.resized(small, got["scales"][4][0])  # the channel order does not matter to the resize
+    assert (w, h) == (want.shape[1], want.shape[0]) and np.array_equal(np.asarray(pixels, np.uint8), want.ravel())
     assert got["outputs"] == list(yunet.OUTPUTS)
     t = site["tracking"]
     assert got["tracker"] == [t["detect_every"], t["smooth"], t["iou_threshold"], t["max_missed"], t["search"], t["hold"]]

@@ -104,7 +104,8 @@ def detector_settings() -> dict:
 
     return {"score_threshold": Y.SCORE_THRESHOLD, "nms_threshold": Y.NMS_THRESHOLD, "top_k": Y.TOP_K,
             "min_size": Y.MIN_SIZE, "work_size": Y.WORK_SIZE, "min_input": Y.MIN_INPUT, "min_px": Y.YuNetDetector.min_px,
-            "largest": Y.LARGEST, "next_pass": Y.NEXT_PASS, "min_pass": Y.MIN_PASS, "strides": list(Y.STRIDES)}
+            "small_image": Y.SMALL_IMAGE, "upscale": Y.UPSCALE, "largest": Y.LARGEST, "next_pass": Y.NEXT_PASS,
+            "min_pass": Y.MIN_PASS, "strides": list(Y.STRIDES)}
 
 
 def tracking_settings() -> dict:

@@ -35,11 +35,12 @@
 
   // the names of the settings, as emorec.web.manifest writes them
   const YUNET_KEYS = ["score_threshold", "nms_threshold", "top_k", "min_size", "work_size", "min_input", "min_px",
-    "largest", "next_pass", "min_pass", "strides"];
+    "small_image", "upscale", "largest", "next_pass", "min_pass", "strides"];
   const TRACKER_KEYS = ["detect_every", "smooth", "iou_threshold", "max_missed", "search", "hold"];
 
   /** YuNet's settings from the manifest's ``detector`` entry (detectors/yunet.py's constants), camelCased:
-   *  scoreThreshold, nmsThreshold, topK, minSize, workSize, minInput, minPx, largest, nextPass, minPass, strides. */
+   *  scoreThreshold, nmsThreshold, topK, minSize, workSize, minInput, minPx, smallImage, upscale, largest,
+   *  nextPass, minPass, strides. */
   function yunetSettings(detector) {
     return settingsOf(detector, YUNET_KEYS, "YuNet setting");
   }

@@ -25,13 +25,14 @@
     return ["cls", "obj", "bbox", "kps"].flatMap((k) => settings.strides.map((s) => `${k}_${s}`));
   }
 
-  /** The scales YuNet searches an image at (YuNetDetector._detect and pass_scales). */
+  /** The scales YuNet searches an image at (detectors/yunet.py's search_scales and pass_scales). */
   function yunetScales(settings, width, height, minPx = null, maxPx = null) {
     const Y = settings;
     const mp = Math.max(Y.minPx, minPx || Y.minSize);
     const short = Math.min(width, height);
     let scale = Y.workSize ? Math.min(1.0, Y.workSize / mp) : 1.0;
     scale = Math.max(scale, Math.min(1.0, Y.minInput / short));
+    if (maxPx == null && short < Y.smallImage) scale = Math.max(scale, Math.min(Y.upscale, Y.smallImage / short));
     const largest = maxPx == null ? short : Math.min(short, maxPx * 1.25);
     const scales = [scale];
     while (largest * scales[scales.length - 1] > Y.largest) {
@@ -45,8 +46,8 @@
 
   /** The size a searched copy has at ``scale`` (YuNet's resized()), and its size padded to a multiple of 32. */
   function yunetSize(width, height, scale) {
-    const w = scale >= 1 ? width : Math.max(1, rint(width * scale));
-    const h = scale >= 1 ? height : Math.max(1, rint(height * scale));
+    const w = scale === 1 ? width : Math.max(1, rint(width * scale));
+    const h = scale === 1 ? height : Math.max(1, rint(height * scale));
     return { w, h, padW: Math.ceil(w / 32) * 32, padH: Math.ceil(h / 32) * 32 };
   }
 
