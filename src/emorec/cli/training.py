@@ -211,7 +211,7 @@ def models():
     for card in list_models():
         acc = card.get("evaluation", {}).get("PublicTest", {}).get("accuracy")
         cal = card.get("calibration", {})
-        typer.echo(f"{card['name']:>8}  {len(card['classes'])} classes  {card['arch']}  "
+        typer.echo(f"{card['name']:>16}  {len(card['classes'])} classes  {card['arch']}  "
                    f"input {card['input_size']}x{card['input_size']}  PublicTest accuracy {acc}"
                    + (f"  calibrated (T={cal['temperature']:g}); suggested --min-confidence "
                       f"{cal['suggested_min_confidence']:g}" if cal else ""))
@@ -219,4 +219,4 @@ def models():
 
     typer.echo("face detectors (--detector):")
     for name in available():
-        typer.echo(f"{name:>8}  {DESCRIPTIONS.get(name, '')}")
+        typer.echo(f"{name:>16}  {DESCRIPTIONS.get(name, '')}")
