@@ -470,6 +470,18 @@ def test_the_page_crops_faces_as_python_does(tmp_path):
         assert np.array_equal(np.asarray(plain, np.uint8).reshape(48, 48), want_p), f["box"]
 
 
+def upload_in_browser(driver, server, path) -> dict:
+    """The page's result for the photo at ``path``, uploaded in the in-browser mode (window.emorec.lastResult)."""
+    driver.get(server.url + "/")
+    wait(driver, "return document.body.dataset.ready === 'true'")
+    driver.execute_script("const r = document.getElementById('runs-in'); r.value = 'browser';"
+                          "r.dispatchEvent(new Event('change'));")
+    driver.find_element("id", "file").send_keys(str(path))
+    wait(driver, f"const r = window.emorec.lastResult; return r && r.file === {json.dumps(Path(path).name)} "
+                 "&& r.detector === 'yunet' && r.faces.length")
+    return driver.execute_script("return window.emorec.lastResult")
+
+
 @needs_chromium
 @needs_yunet
 def test_an_uploaded_photo_gives_pythons_faces(server, tmp_path):
@@ -480,13 +492,7 @@ def test_an_uploaded_photo_gives_pythons_faces(server, tmp_path):
 
     driver = chromium(tmp_path)
     try:
-        driver.get(server.url + "/")
-        wait(driver, "return document.body.dataset.ready === 'true'")
-        driver.execute_script("const r = document.getElementById('runs-in'); r.value = 'browser';"
-                              "r.dispatchEvent(new Event('change'));")
-        driver.find_element("id", "file").send_keys(str(SAMPLE))
-        wait(driver, "const r = window.emorec.lastResult; return r && r.detector === 'yunet' && r.faces.length")
-        r = driver.execute_script("return window.emorec.lastResult")
+        r = upload_in_browser(driver, server, SAMPLE)
         crops = driver.execute_async_script("""const done = arguments[arguments.length - 1];
             const f = document.getElementById('file');  // the decoded photo, analysed again with its crops
             window.EmorecBrowser.decodeImage(window.emorec.file).then(img => window.emorec.engine.analyze(
@@ -526,13 +532,7 @@ def test_a_thumbnail_is_searched_enlarged_in_the_page_as_in_python(server, tmp_p
     cv2.imwrite(str(thumb), cv2.resize(cv2.imread(str(SAMPLE)), (150, 150), interpolation=cv2.INTER_AREA))
     driver = chromium(tmp_path)
     try:
-        driver.get(server.url + "/")
-        wait(driver, "return document.body.dataset.ready === 'true'")
-        driver.execute_script("const r = document.getElementById('runs-in'); r.value = 'browser';"
-                              "r.dispatchEvent(new Event('change'));")
-        driver.find_element("id", "file").send_keys(str(thumb))
-        wait(driver, "const r = window.emorec.lastResult; return r && r.file === 'thumb.png' && r.faces.length")
-        r = driver.execute_script("return window.emorec.lastResult")
+        r = upload_in_browser(driver, server, thumb)
     finally:
         driver.quit()
     faces = EmotionRecognizer("fer2013", detector="yunet", detector_model=str(YUNET)).analyze(str(thumb))
