@@ -54,3 +54,11 @@ def trained_run(tiny_csv, tmp_path_factory):
     best = train(TrainConfig(data=str(tiny_csv), out=str(out), epochs=3, batch_size=32, lr=3e-3,
                              progress=False, threads=1), log=lambda s: None)
     return out, best
+
+
+@pytest.fixture(scope="session")
+def rec():
+    """The default recogniser (Haar, fer2013), loaded once and shared: a test that needs other settings makes its own."""
+    from emorec import EmotionRecognizer
+
+    return EmotionRecognizer()

@@ -53,11 +53,6 @@ def test_a_close_failure_alone_is_raised():
 
 
 # ------------------------------------------------------------------------------------------ more of the loop
-@pytest.fixture(scope="module")
-def rec():
-    return EmotionRecognizer()
-
-
 @pytest.fixture
 def photos(tmp_path):
     """Three small copies of the sample photo (its face found in each), in a folder."""

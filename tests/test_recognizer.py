@@ -18,11 +18,6 @@ SAMPLE_BOX = np.array([175, 64, 98, 98])  # the face of the bundled photo, brows
 
 
 @pytest.fixture(scope="module")
-def rec():
-    return EmotionRecognizer("fer2013")
-
-
-@pytest.fixture(scope="module")
 def sample():
     return read_image(sample_path())
 

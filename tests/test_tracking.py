@@ -9,7 +9,6 @@ import math
 import numpy as np
 import pytest
 
-from emorec import EmotionRecognizer
 from emorec.pipeline import run
 from emorec.samples import background, moving_faces_video, sample_face
 from emorec.sources import VideoSource
@@ -17,11 +16,6 @@ from emorec.tracking import FaceTracker, iou
 from emorec.writers import Records
 
 FRAMES, SIZE, SIDE = 30, (480, 360), 90
-
-
-@pytest.fixture(scope="module")
-def rec():
-    return EmotionRecognizer()
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from emorec import EmotionRecognizer
 from emorec.cli import app
 from emorec.errors import VideoError
 from emorec.live import gui_problem, run_live
@@ -24,11 +23,6 @@ def clip(tmp_path_factory):
     path = tmp_path_factory.mktemp("video") / "moving.mp4"
     truth = moving_faces_video(path, frames=FRAMES, size=SIZE, side=SIDE)
     return path, truth
-
-
-@pytest.fixture(scope="module")
-def rec():
-    return EmotionRecognizer()
 
 
 def frames_of(path):

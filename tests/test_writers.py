@@ -12,7 +12,6 @@ import cv2
 import numpy as np
 import pytest
 
-from emorec import EmotionRecognizer
 from emorec.errors import OutputError, VideoError
 from emorec.recognizer import Face
 from emorec.samples import SAMPLE_FACE_BOX, sample_image, sample_path
@@ -32,11 +31,6 @@ UNSURE = Face((50, 60, 24, 24), None, scores("sad", 0.31))  # label withheld (be
 PHOTO = FrameItem("party.jpg", image=np.zeros((100, 100, 3), np.uint8))
 FRAME = FrameItem("clip.mp4", index=7, time=7 / 30, image=np.zeros((100, 100, 3), np.uint8))
 UNREADABLE = FrameItem("bad.jpg", error="bad.jpg: truncated or corrupt JPEG")
-
-
-@pytest.fixture(scope="module")
-def rec():
-    return EmotionRecognizer()
 
 
 @pytest.fixture(scope="module")
