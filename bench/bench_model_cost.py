@@ -21,17 +21,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def letterbox(img, size=(640, 480)):
-    import cv2
-
-    h, w = img.shape[:2]
-    z = min(size[0] / w, size[1] / h)
-    small = cv2.resize(img, (int(w * z), int(h * z)), interpolation=cv2.INTER_AREA)
-    out = np.zeros((size[1], size[0], 3), np.uint8)
-    out[:small.shape[0], :small.shape[1]] = small
-    return out
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="+", default=["fer2013", "fer2013-ensemble"])
@@ -44,7 +33,7 @@ def main(argv=None) -> int:
         return 0
     from emorec import EmotionRecognizer
 
-    frames = [letterbox(photo_scenes.read(p)) for p in photo_scenes.photo_paths()]
+    frames = [img for _, img in photo_scenes.letterboxed()]
     settings = {f"{m}{' --crops' if crops else ''}": EmotionRecognizer(model=m, crop_tta=crops)
                 for m in a.models for crops in (False, True)}
     first = next(iter(settings.values()))
