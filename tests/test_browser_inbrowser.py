@@ -725,7 +725,9 @@ const refused = (f) => { try { f(); return null; } catch (e) { return e.message;
 console.log(JSON.stringify({
   scales: SIZES.map(([w, h]) => E.yunetScales(Y, w, h).scales),
   enlarged: (() => { const s = E.yunetScales(Y, 129, 88).scales[0], z = E.yunetSize(129, 88, s);
-                     return [z.w, z.h, Array.from(E.resizeLinear(Uint8Array.from(small), 129, 88, z.w, z.h, 3))]; })(),
+                     const rgba = new Uint8Array(129 * 88 * 4).map((_, i) => i % 4 === 3 ? 255 : small[(i >> 2) * 3 + i % 4]);
+                     return [z.w, z.h, Array.from(E.resizeLinear(Uint8Array.from(small), 129, 88, z.w, z.h, 3)),
+                             Array.from(E.resizeLinear(rgba, 129, 88, z.w, z.h, 4, 3))]; })(),
   outputs: E.yunetOutputs(Y),
   tracker: [T.detectEvery, T.smooth, T.iouThreshold, T.maxMissed, T.search, T.hold],
   refused: [refused(() => E.yunetSettings({...site.detector, top_k: undefined})),
@@ -742,9 +744,10 @@ console.log(JSON.stringify({
         want = yunet.search_scales((h, w), max(yunet.YuNetDetector.min_px, yunet.MIN_SIZE), None)
         assert scales == pytest.approx(want), (w, h)
     assert got["scales"][4][0] > 1  # the thumbnail is searched enlarged
-    w, h, pixels = got["enlarged"]
+    w, h, pixels, from_rgba = got["enlarged"]
     want = yunet.resized(small, got["scales"][4][0])  # the channel order does not matter to the resize
     assert (w, h) == (want.shape[1], want.shape[0]) and np.array_equal(np.asarray(pixels, np.uint8), want.ravel())
+    assert from_rgba == pixels  # the page's frames are RGBA: the alpha dropped, the rest as from RGB
     assert got["outputs"] == list(yunet.OUTPUTS)
     t = site["tracking"]
     assert got["tracker"] == [t["detect_every"], t["smooth"], t["iou_threshold"], t["max_missed"], t["search"], t["hold"]]

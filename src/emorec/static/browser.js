@@ -144,7 +144,7 @@
         const size = E.yunetSize(w, h, scale);
         // shrunk by area, enlarged (a small image) bilinearly from its RGB: YuNet's resized()
         const rgb = scale === 1 ? null : scale < 1 ? E.resizeArea(img, w, h, size.w, size.h, 4, 3)
-          : E.resizeLinear(E.resizeArea(img, w, h, w, h, 4, 3), w, h, size.w, size.h, 3);
+          : E.resizeLinear(img, w, h, size.w, size.h, 4, 3);
         const blob = rgb ? E.yunetBlob(rgb, size.w, size.h, size.padW, size.padH, 3)
           : E.yunetBlob(img, w, h, size.padW, size.padH, 4);
         const tensor = new this.ort.Tensor("float32", blob, [1, 3, size.padH, size.padW]);

@@ -119,9 +119,10 @@
 
   /** Enlarge a uint8 image (``cn`` channels interleaved) with bilinear interpolation as cv2.INTER_LINEAR does
    *  on 8 bits: 11-bit weights, rows filtered horizontally then vertically (the vertical step in OpenCV's SIMD
-   *  form for every value of a row, its tail too: equal to cv2.resize on 1 and 3 channels, rows of 3-774 values). */
-  function resizeLinear(src, sw, sh, dw, dh, cn = 1) {
-    const n = dw * cn, dst = new Uint8Array(n * dh);
+   *  form for every value of a row, its tail too: equal to cv2.resize on 1 and 3 channels, rows of 3-774 values).
+   *  ``outChannels``: keep only the first ones (RGBA in, RGB out), as resizeArea. */
+  function resizeLinear(src, sw, sh, dw, dh, cn = 1, outChannels = 0) {
+    const n = dw * cn, ocn = outChannels || cn, dst = new Uint8Array(dw * dh * ocn);
     const coef = (ssize, dsize, clampEdges) => {
       const scale = ssize / dsize, ofs = new Int32Array(dsize), w = new Int32Array(dsize * 2);
       for (let d = 0; d < dsize; d++) {
@@ -149,10 +150,11 @@
     for (let y = 0; y < dh; y++) {
       hrow(yo[y], r0); hrow(yo[y] + 1, r1);
       const b0 = yw[2 * y], b1 = yw[2 * y + 1];
-      for (let x = 0; x < n; x++) {
-        const t0 = clamp(r0[x] >> 4, -32768, 32767), t1 = clamp(r1[x] >> 4, -32768, 32767);
-        const v = (((t0 * b0) >> 16) + ((t1 * b1) >> 16) + 2) >> 2;
-        dst[y * n + x] = clamp(v, 0, 255);
+      for (let x = 0; x < dw; x++) {
+        for (let c = 0; c < ocn; c++) {  // every value alike: dropping a channel leaves the others as they were
+          const t0 = clamp(r0[x * cn + c] >> 4, -32768, 32767), t1 = clamp(r1[x * cn + c] >> 4, -32768, 32767);
+          dst[(y * dw + x) * ocn + c] = clamp((((t0 * b0) >> 16) + ((t1 * b1) >> 16) + 2) >> 2, 0, 255);
+        }
       }
     }
     return dst;
