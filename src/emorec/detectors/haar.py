@@ -11,8 +11,10 @@ Each group is then *confirmed* (:func:`confirmed`): the cascade, run again on th
 scale step), must find the face there with 13 windows, in the box as it is or turned 15 degrees one way or the
 other. A face, upright or turned, stands upright enough in one of the
 three views to gather many windows; the ties, buttons, fabric, hair and fur the cascade takes for faces
-gather few in all three. Last, of boxes that cover one another only the one the cascade is surer of stays
-(:func:`one_box_a_face`). With ``min_neighbors`` given, the detector is OpenCV's ``detectMultiScale`` as it is.
+gather few in all three. A group of SURE (12) windows or more is taken for a face without that second look: on the
+photos the default was tuned on, no false face gathered more than 7, and most faces of 640x480 frames gather
+more (the look cost 1.5 ms a face there). Last, of boxes that cover one another only the one the cascade is
+surer of stays (:func:`one_box_a_face`). With ``min_neighbors`` given, the detector is OpenCV's ``detectMultiScale`` as it is.
 
 OpenCV 5.0 wheels dropped ``cv2.CascadeClassifier`` and the cascade files from the main build, so
 emorec depends on ``opencv-python-headless<5``; :func:`cascade_path` says so clearly if it meets one.
@@ -42,6 +44,7 @@ FINE_STEP = 1.05  # the scale step of a narrowed search (tracking)
 ALIGN = False  # a Haar box has no landmarks to turn the face upright by
 
 # the check every box passes (confirmed): the cascade must find the face again with HITS windows in a view of it
+SURE = 12  # ... unless the search itself gave it this many windows (no false face on the tune photos had over 7)
 HITS = 13  # windows of about the box's size, centred near its centre, in one view of the box:
 TILT_DEGREES = 15.0  # the box as it is, or turned this much one way or the other,
 TILT_PX = 32  # with the box's side at this many pixels,
@@ -70,17 +73,20 @@ def cascade_path(name: str = CASCADE) -> Path:
 _LOCAL = threading.local()  # one loaded cascade per thread: detectMultiScale is not safe to share
 
 
-def load_cascade(name: str = CASCADE):
+def load_cascade(name: str = CASCADE, use: str = "search"):
+    """The cascade ``name``, loaded once per thread and ``use``: the search and the second look (:func:`confirmed`)
+    each have their own, because a cascade keeps buffers sized for the images and sizes it last ran on, and
+    rebuilds them when they change: a 48 px view after a 384 px frame, and the frame after the views."""
     cache = _LOCAL.__dict__.setdefault("cascades", {})
-    if name not in cache:
+    if (name, use) not in cache:
         import cv2
 
         path = cascade_path(name) if not Path(name).is_file() else Path(name)
         cascade = cv2.CascadeClassifier(str(path))
         if cascade.empty():
             raise ModelError(f"{path}: OpenCV could not load this Haar cascade. {_OPENCV_HINT}")
-        cache[name] = cascade
-    return cache[name]
+        cache[name, use] = cascade
+    return cache[name, use]
 
 
 class HaarDetector(BaseDetector):
@@ -100,6 +106,7 @@ class HaarDetector(BaseDetector):
     color = "grey"
     align = ALIGN
     min_px = WINDOW
+    sure = SURE  # a group of this many windows is a face without the second look
 
     def __init__(self, *, scale_factor: float = SCALE_FACTOR, min_size: Optional[int] = None,
                  work_size: int = WORK_SIZE, min_neighbors: Optional[int] = None, margin: float = MARGIN,
@@ -154,10 +161,13 @@ class HaarDetector(BaseDetector):
         else:  # every window, grouped here (a lone one too), each group checked
             windows, _, levels = cascade.detectMultiScale3(
                 grey, scaleFactor=step, minNeighbors=0, minSize=(m, m), outputRejectLevels=True, **kw)
-            boxes, _, weights = group_windows(windows, levels)
+            boxes, counts, weights = group_windows(windows, levels)
             # one box a face, of the boxes confirmed (weights are no probability: not reported); a narrowed search
-            # follows a face a full search confirmed, so its surest group is kept without the second look
-            accept = None if max_px is not None else (lambda i: confirmed(grey, boxes[i], cascade))
+            # follows a face a full search confirmed, so its surest group is kept without the second look, and so
+            # is a group of SURE windows or more
+            views = load_cascade(self.cascade, "views")
+            accept = None if max_px is not None else (
+                lambda i: counts[i] >= self.sure or confirmed(grey, boxes[i], views))
             found = Detections(boxes[one_box_a_face(boxes, weights, accept=accept)])
         return found.transformed(scale) if scale != 1.0 else found
 
