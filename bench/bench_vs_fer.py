@@ -12,7 +12,10 @@ Faces: the 28 faces YuNet reads (confidence >= 0.8, side >= 30 px) on the frames
 boxes that match one (bench/photo_scenes.matches), "false" the rest. That reference is YuNet's own reading, so
 it favours the YuNet row; the comparison that matters is emorec haar against fer.
 
-    python bench/bench_vs_fer.py --fer-python /path/to/fer-venv/bin/python
+    python bench/bench_vs_fer.py --fer-python /path/to/fer-venv/bin/python [--baseline-src OLD_TREE/src]
+
+``--baseline-src`` times emorec's haar and yunet pipelines from another source tree too (a git worktree of an
+older commit), in the same rounds: a change's speed against the code before it, on the same machine and minute.
 
 Measured here (2 CPU cores, no other work running; fer 25.10.3 with tensorflow-cpu 2.21; 2026-11-25, evening,
 after the Haar default's tilt check and the retrained fer2013 model), three runs of ``--rounds 5``:
@@ -84,6 +87,25 @@ for rep in range(int(sys.argv[2])):
 print(json.dumps({"times": times, "boxes": boxes}))
 """
 
+BASELINE_SCRIPT = r"""
+import json, sys, time
+import numpy as np
+from emorec import EmotionRecognizer
+frames = np.load(sys.argv[1])["frames"]
+out = {}
+for detector in ("haar", "yunet"):
+    rec = EmotionRecognizer(detector=detector)
+    rec.analyze(frames[0])  # warm-up: the model loads
+    boxes, times = [], []
+    for rep in range(int(sys.argv[2])):
+        for f in frames:
+            t = time.perf_counter(); faces = rec.analyze(f); times.append(time.perf_counter() - t)
+            if rep == 0:
+                boxes.append([list(map(int, x.box)) for x in faces])
+    out[detector] = {"times": times, "boxes": boxes}
+print(json.dumps(out))
+"""
+
 
 def time_emorec(rec, frames, reps):
     rec.analyze(frames[0])  # warm-up: the model loads
@@ -103,6 +125,16 @@ def time_fer(python, frames_npz: Path, reps):
                          capture_output=True, text=True, check=True)
     r = json.loads(out.stdout.strip().splitlines()[-1])
     return r["times"], r["boxes"]
+
+
+def time_baseline(src: Path, frames_npz: Path, reps) -> dict:
+    """{detector: (times, boxes)} of emorec's haar and yunet pipelines from another source tree (``src``, e.g. a
+    git worktree of an older commit), in a Python of its own."""
+    env = dict(os.environ, PYTHONPATH=str(src))
+    out = subprocess.run([sys.executable, "-c", BASELINE_SCRIPT, str(frames_npz), str(reps)], env=env,
+                         capture_output=True, text=True, check=True)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    return {d: (v["times"], v["boxes"]) for d, v in r.items()}
 
 
 def _add(rows, name, result):
@@ -127,6 +159,8 @@ def main():
     ap.add_argument("--reps", type=int, default=3, help="passes over the frames in a round")
     ap.add_argument("--rounds", type=int, default=3,
                     help="the pipelines take turns this many times, so a passing load on the machine falls on all")
+    ap.add_argument("--baseline-src", type=Path,
+                    help="also time emorec's haar and yunet pipelines from this source folder (an older commit's src)")
     a = ap.parse_args()
     if not ps.ready():
         return
@@ -156,6 +190,9 @@ def main():
                 _add(rows, "fer (Haar + Keras)", time_fer(a.fer_python, frames_npz, a.reps))
             for name, rec in recognizers.items():
                 _add(rows, name, time_emorec(rec, frames, a.reps))
+            if a.baseline_src:
+                for detector, result in time_baseline(a.baseline_src, frames_npz, a.reps).items():
+                    _add(rows, f"baseline {detector}", result)
     print(f"{len(frames)} real photos letterboxed to 640x480, {total} faces; median of {a.rounds} rounds x "
           f"{a.reps} passes")
     base = None
