@@ -316,12 +316,13 @@ def test_resume_after_kill_loses_at_most_one_epoch(tiny_csv, tmp_path):
 
 
 @pytest.mark.slow
-def test_ddp_two_processes_gloo(tiny_csv, tmp_path):
+@pytest.mark.parametrize("ema", [[], ["--ema", "0.99"]], ids=["", "ema"])
+def test_ddp_two_processes_gloo(tiny_csv, tmp_path, ema):
     run = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                           "-m", "emorec", "train", str(tiny_csv), "--out", str(run), "--epochs", "2",
-                          "--batch-size", "32", "--device", "cpu", "--no-progress"],
+                          "--batch-size", "32", "--device", "cpu", "--no-progress", *ema],
                          capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     cfg = json.loads((run / "config.json").read_text())
@@ -333,6 +334,8 @@ def test_ddp_two_processes_gloo(tiny_csv, tmp_path):
     assert float(rows[1]["train_loss"]) < float(rows[0]["train_loss"])
     ck = torch.load(run / "best.pt", weights_only=True)
     assert not any(k.startswith("module.") for k in ck["model"])  # loadable without DDP
+    if ema:
+        assert all(0 <= float(r["raw_val_acc"]) <= 1 for r in rows)
 
 
 def test_bad_data_gives_a_clear_cli_error(tmp_path):
@@ -376,3 +379,24 @@ def test_distillation_blends_the_teachers_probabilities_into_the_targets(tiny_cs
     with pytest.raises(ConfigError, match="--teacher"):
         teacher_targets(TrainConfig(data=str(tiny_csv), out=str(tmp_path), teacher=str(tmp_path / "no.onnx")),
                         part, labels)
+
+
+def test_ema_keeps_the_moving_average_of_the_weights(tiny_csv, tmp_path):
+    """--ema D validates, selects and saves the weights' moving average (decay D a step): best.pt holds it, not
+    the raw weights; the raw weights' validation accuracy is logged beside; --resume carries the average on."""
+    kw = dict(data=str(tiny_csv), batch_size=32, lr=3e-3, ema=0.9, progress=False, threads=1)
+    steps = (480 - 48) // 32  # a step a batch of the training part (48 rows are the validation part)
+    train(TrainConfig(out=str(tmp_path), epochs=1, **kw), log=lambda s: None)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert cfg["ema"] == 0.9 and "moving average (decay 0.9" in cfg["selection"]
+    last = torch.load(tmp_path / "last.pt", weights_only=True)
+    ema = {k[len("module."):]: v for k, v in last["ema"].items() if k.startswith("module.")}
+    assert ema.keys() == last["model"].keys() and int(last["ema"]["n_averaged"]) == steps
+    best = torch.load(tmp_path / "best.pt", weights_only=True)  # the first epoch is the best so far
+    conv = [k for k, v in ema.items() if v.ndim == 4]
+    assert all(torch.equal(best["model"][k], ema[k]) for k in conv)
+    assert not all(torch.allclose(ema[k], last["model"][k]) for k in conv)  # an average, not the last step's
+    train(TrainConfig(out=str(tmp_path), epochs=2, resume=True, **kw), log=lambda s: None)
+    again = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert int(again["ema"]["n_averaged"]) == 2 * steps  # the average went on where it stopped
+    assert all(0 <= float(r["raw_val_acc"]) <= 1 for r in _log(tmp_path))

@@ -94,6 +94,9 @@ class TrainConfig:
                                         "as A+B) blend into the targets: a model name or .onnx path")
     distill_weight: float = _opt(0.5, "with --teacher: the teacher's share of each target (the rest: the label, "
                                       "smoothed)", lo=0, hi=1)
+    ema: float = _opt(0.0, "exponential moving average of the weights, its decay per step (e.g. 0.999): the "
+                           "average is validated, kept in best.pt and exported, the raw weights' validation "
+                           "accuracy logged beside it; 0 = off", lo=0, hi=1, hi_open=True)
     augment: str = _opt("framing", "augmentation preset: seed (rotation, shift, zoom, flip) or framing (also "
                                    "crop scale, blur/sharpen, contrast, brightness, random erasing)",
                         choices=AUGMENTATIONS)
@@ -142,5 +145,6 @@ def describe_range(meta) -> str:
 
 
 def selection_rule(cfg: TrainConfig) -> str:
-    return (f"best validation accuracy on {cfg.val_fraction * 100:g}% of {cfg.train_split} "
+    weights = f" of the weights' moving average (decay {cfg.ema:g} a step)" if cfg.ema else ""
+    return (f"best validation accuracy{weights} on {cfg.val_fraction * 100:g}% of {cfg.train_split} "
             f"(stratified by class, seed {cfg.val_seed})")

@@ -8,6 +8,9 @@ Honest validation: the checkpoint is selected, the LR reduced and training stopp
 carved from Training* (stratified by class, ``--val-fraction`` of it, seeded by ``--val-seed``). PublicTest
 is measured once, after training, with the final ``best.pt`` (``test.json``); it never steers training.
 
+With ``--ema D``, an exponential moving average of the weights (decay D a step; PyTorch's ``AveragedModel``) is
+what is validated, selected and kept in ``best.pt``; the raw weights' validation accuracy is logged beside it.
+
 A run is one folder: ``last.pt`` (to ``--resume``), ``best.pt``, ``log.csv``, ``curves.png``,
 ``config.json`` (the configuration, the validation split and the selection rule) and ``test.json``.
 On a GPU the whole data set sits on the device as uint8 and each batch is converted and augmented there.
@@ -253,6 +256,8 @@ def _plot(log_path: Path, out: Path) -> None:
     for key, ax in (("loss", a), ("acc", b)):
         ax.plot(ep, [float(r[f"train_{key}"]) for r in rows], label="train (augmented)")
         ax.plot(ep, [float(r[f"val_{key}"]) for r in rows], label="validation (part of Training)")
+        if key == "acc" and rows[0].get("raw_val_acc"):
+            ax.plot(ep, [float(r["raw_val_acc"]) for r in rows], label="validation, raw weights (not averaged)")
         ax.set_xlabel("epoch"), ax.set_ylabel(key), ax.grid(alpha=0.3), ax.legend()
     fig.suptitle(f"learning curves ({log_path.parent.name})")
     fig.tight_layout()
@@ -333,6 +338,14 @@ def train(cfg: TrainConfig, log=print) -> dict:
             torch.cuda.set_rng_state(ck["cuda_rng"])
         if main:
             log(f"resumed from {out / 'last.pt'} at epoch {start}")
+    ema = None  # the weights' moving average: made after a resumed run's weights are loaded, its state restored
+    if cfg.ema:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
+        if cfg.resume and ck.get("ema"):
+            ema.load_state_dict(ck["ema"])
+    kept = model if ema is None else ema.module  # the network validated, selected and saved in best.pt
     if world > 1:
         ddp_model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -355,7 +368,8 @@ def train(cfg: TrainConfig, log=print) -> dict:
             f"part {len(val_set)} rows ({rule}); {test_note}")
     log_path = out / "log.csv"
     if main and start == 0:
-        log_path.write_text("epoch,lr,train_loss,train_acc,val_loss,val_acc,seconds\n")
+        log_path.write_text("epoch,lr,train_loss,train_acc,val_loss,val_acc,seconds" + (",raw_val_acc" if ema else "")
+                            + "\n")
     elif main:  # drop rows of epochs that will be run again
         lines = log_path.read_text().splitlines(keepends=True) if log_path.exists() else []
         log_path.write_text("".join(lines[:1] + [r for r in lines[1:] if int(r.split(",")[0]) < start]))
@@ -383,23 +397,27 @@ def train(cfg: TrainConfig, log=print) -> dict:
             loss, logits = train_step(ddp_model, opt, scaler, x_train[idx], yb, generator=gen,
                                       augmentation=AUGMENTATIONS[cfg.augment],
                                       device=device, precision=precision)
+            if ema is not None:
+                ema.update_parameters(model)
             tot += torch.stack([loss * len(idx), (logits.argmax(1) == c_train[idx]).sum().float(),
                                 torch.tensor(float(len(idx)), device=device)])
 
         # ---- validation on the part of Training held out: each process scores its share, sums combined
         if world > 1:
-            for b in model.buffers():  # BatchNorm statistics of process 0: the ones best.pt will hold
+            for b in [*model.buffers(), *kept.buffers()]:  # BatchNorm statistics of process 0: best.pt's
                 dist.broadcast(b, 0)
         vshard = torch.arange(len(x_val), device=device)[rank::world]
-        vlogits = evaluate_logits(model, x_val[vshard])
+        vlogits = evaluate_logits(kept, x_val[vshard])
+        raw = [] if ema is None else [(evaluate_logits(model, x_val[vshard]).argmax(1) == y_val[vshard]).sum().float()]
         stats = torch.cat([tot, torch.stack([soft_cross_entropy(vlogits, t_val[vshard]) * len(vshard),
                                              (vlogits.argmax(1) == y_val[vshard]).sum().float(),
-                                             torch.tensor(float(len(vshard)), device=device)])])
+                                             torch.tensor(float(len(vshard)), device=device), *raw])])
         if world > 1:
             dist.all_reduce(stats)
         stats = stats.tolist()
         train_loss, train_acc = stats[0] / stats[2], stats[1] / stats[2]
         val_loss, val_acc = stats[3] / stats[5], stats[4] / stats[5]
+        raw_acc = f",{stats[6] / stats[5]:.5f}" if ema is not None else ""
         if cfg.schedule == "plateau":
             plateau.step(val_loss)
         lr_now = opt.param_groups[0]["lr"]
@@ -418,17 +436,19 @@ def train(cfg: TrainConfig, log=print) -> dict:
                     "epoch": epoch, "val_acc": val_acc, "val_loss": val_loss, "validation": validation,
                     "selection": rule, "config": asdict(cfg)}
             if improved_acc:
-                _save({"model": model.state_dict(), **meta}, out / "best.pt")
-            _save({"model": model.state_dict(), "optimizer": opt.state_dict(), "plateau": plateau.state_dict(),
+                _save({"model": kept.state_dict(), **meta}, out / "best.pt")
+            _save({"model": model.state_dict(), "ema": None if ema is None else ema.state_dict(),
+                   "optimizer": opt.state_dict(), "plateau": plateau.state_dict(),
                    "scaler": scaler.state_dict(), "best": best, "stale": stale, "rng": torch.get_rng_state(),
                    "cuda_rng": torch.cuda.get_rng_state() if device.type == "cuda" else None, **meta},
                   out / "last.pt")
             with open(log_path, "a") as fh:
                 fh.write(f"{epoch},{lr_now:.3g},{train_loss:.5f},{train_acc:.5f},{val_loss:.5f},{val_acc:.5f},"
-                         f"{seconds:.1f}\n")
+                         f"{seconds:.1f}{raw_acc}\n")
             _plot(log_path, out / "curves.png")
             log(f"epoch {epoch + 1}/{cfg.epochs}  lr {lr_now:.2g}  train loss {train_loss:.4f} acc {train_acc:.4f}"
-                f"  val loss {val_loss:.4f} acc {val_acc:.4f}  best {best['val_acc']:.4f}@{best['epoch'] + 1}"
+                f"  val loss {val_loss:.4f} acc {val_acc:.4f}{f' (raw weights {raw_acc[1:]})' if raw_acc else ''}"
+                f"  best {best['val_acc']:.4f}@{best['epoch'] + 1}"
                 f"  {seconds:.1f}s")
         if cfg.patience and stale >= cfg.patience:
             if main:
