@@ -404,8 +404,8 @@ def train(cfg: TrainConfig, log=print) -> dict:
 
         # ---- validation on the part of Training held out: each process scores its share, sums combined
         if world > 1:
-            for b in [*model.buffers(), *kept.buffers()]:  # BatchNorm statistics of process 0: best.pt's
-                dist.broadcast(b, 0)
+            for b in [*model.buffers(), *(kept.buffers() if ema is not None else ())]:  # BatchNorm statistics
+                dist.broadcast(b, 0)  # of process 0: the ones best.pt will hold
         vshard = torch.arange(len(x_val), device=device)[rank::world]
         vlogits = evaluate_logits(kept, x_val[vshard])
         raw = [] if ema is None else [(evaluate_logits(model, x_val[vshard]).argmax(1) == y_val[vshard]).sum().float()]
