@@ -28,8 +28,8 @@ class RecognizerOptions:
     """What ``emorec detect``, ``video``, ``live`` and ``batch`` let a user set of the recogniser; None: the
     recogniser's own default (the model card's, the detector's)."""
 
-    model: str = _opt("fer2013", "--model", "-m", help="fer2013, ferplus, fer2013-ensemble (two networks, more "
-                                                       "accurate, twice the time) or a path to an .onnx")
+    model: str = _opt("fer2013", "--model", "-m", help="fer2013, ferplus, fer2013-ensemble (three networks, more "
+                                                       "accurate, 2.8x the time a face) or a path to an .onnx")
     flip: bool = _opt(False, "--flip", kwarg="flip_tta",
                       help="average each face with its mirror image (test-time augmentation)")
     crops: bool = _opt(False, "--crops", kwarg="crop_tta",

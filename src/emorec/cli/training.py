@@ -96,8 +96,8 @@ train = _train_command()
 @app.command()
 def evaluate(
     data: Path = typer.Argument(..., help="fer2013.csv(.gz) or an image folder"),
-    model: str = typer.Option("fer2013", help="fer2013, ferplus, fer2013-ensemble (two networks, more accurate, "
-                                              "twice the time) or a path to an .onnx"),
+    model: str = typer.Option("fer2013", help="fer2013, ferplus, fer2013-ensemble (three networks, more accurate, "
+                                              "2.8x the time a face) or a path to an .onnx"),
     split: str = typer.Option("PublicTest", help="Training, PublicTest, PrivateTest, or 'all'"),
     labels: Optional[str] = typer.Option(None, help="fer2013 or ferplus (default: the model's)"),
     ferplus_csv: Optional[Path] = typer.Option(None),
