@@ -414,3 +414,33 @@ def test_the_moving_average_follows_the_first_steps_then_keeps_its_decay():
     late = [torch.zeros(3)]
     update(late, [torch.ones(3)], torch.tensor(100_000))
     assert torch.allclose(late[0], torch.full((3,), 1 - 0.999))
+
+
+def test_init_fine_tunes_from_an_earlier_runs_network(trained_run, tiny_csv, tmp_path):
+    """--init CHECKPOINT starts from that run's network (a fresh optimiser and schedule): with a learning rate too
+    small to move them, the weights after an epoch are the checkpoint's; without --init they are new ones."""
+    source = torch.load(trained_run[0] / "best.pt", weights_only=True)["model"]
+    kw = dict(data=str(tiny_csv), batch_size=32, lr=1e-12, epochs=1, progress=False, threads=1)
+    train(TrainConfig(out=str(tmp_path / "tuned"), init=str(trained_run[0] / "best.pt"), **kw), log=lambda s: None)
+    train(TrainConfig(out=str(tmp_path / "fresh"), **kw), log=lambda s: None)
+    conv = [k for k, v in source.items() if v.ndim == 4]
+    tuned = torch.load(tmp_path / "tuned" / "last.pt", weights_only=True)["model"]
+    fresh = torch.load(tmp_path / "fresh" / "last.pt", weights_only=True)["model"]
+    assert all(torch.allclose(tuned[k], source[k], atol=1e-6) for k in conv)
+    assert not any(torch.allclose(fresh[k], source[k], atol=1e-3) for k in conv)
+    assert json.loads((tmp_path / "tuned" / "config.json").read_text())["init"] == str(trained_run[0] / "best.pt")
+    from emorec.training.export import card_markdown, export_onnx
+
+    card = json.loads(export_onnx(tmp_path / "tuned" / "best.pt", tmp_path / "t.onnx").with_suffix(".json").read_text())
+    assert f"fine-tuned from {trained_run[0] / 'best.pt'}" in card_markdown(card)  # the card says where it started
+
+
+def test_init_from_another_network_or_a_non_checkpoint_is_refused(trained_run, tiny_csv, tmp_path):
+    other = _run(tiny_csv, "--out", tmp_path / "a", "--epochs", 1, "--arch", "mini_xception_x2",
+                 "--init", trained_run[0] / "best.pt")
+    assert other.returncode == 2 and "--init" in other.stderr and "holds mini_xception for" in other.stderr
+    text = tmp_path / "notes.pt"
+    text.write_text("hello")
+    bad = _run(tiny_csv, "--out", tmp_path / "b", "--epochs", 1, "--init", text)
+    assert bad.returncode == 2 and f"{text}: not an emorec checkpoint" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "a" / "last.pt").exists() and not (tmp_path / "b" / "last.pt").exists()

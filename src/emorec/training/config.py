@@ -94,6 +94,9 @@ class TrainConfig:
                                         "as A+B) blend into the targets: a model name or .onnx path")
     distill_weight: float = _opt(0.5, "with --teacher: the teacher's share of each target (the rest: the label, "
                                       "smoothed)", lo=0, hi=1)
+    init: Optional[str] = _opt(None, "fine-tune: start from the network in a checkpoint (best.pt or last.pt of an "
+                                     "earlier run of the same architecture and classes); the optimiser, schedule "
+                                     "and epochs start afresh")
     ema: float = _opt(0.0, "exponential moving average of the weights, its decay per step (e.g. 0.999): the "
                            "average is validated, kept in best.pt and exported, the raw weights' validation "
                            "accuracy logged beside it; 0 = off", lo=0, hi=1, hi_open=True)

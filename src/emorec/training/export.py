@@ -199,12 +199,19 @@ def _ensemble_lines(card: dict) -> list[str]:
     for m in card["members"]:
         msel = m.get("selection") or {}
         r = m.get("recipe") or {}
-        extra = f", distilled from {r['teacher']} (weight {r.get('distill_weight')})" if r.get("teacher") else ""
+        extra = _lineage(r)
         lines.append(f"  - `{m['name']}`: {m.get('arch')}, {m.get('parameters') or 0:,} parameters, "
                      f"seed {r.get('seed')}, augmentation `{r.get('augment')}`{extra}; validation accuracy "
                      f"{msel.get('validation_accuracy', float('nan')):.2%} (epoch {msel.get('epoch')}); sha256 "
                      f"`{str(m.get('sha256'))[:16]}...`.")
     return lines
+
+
+def _lineage(r: dict) -> str:
+    """What a recipe adds to plain training: a start from another run, a teacher, a moving average."""
+    return "".join([f", fine-tuned from {r['init']}" if r.get("init") else "",
+                    f", distilled from {r['teacher']} (weight {r.get('distill_weight')})" if r.get("teacher") else "",
+                    f", moving average of the weights (decay {r['ema']})" if r.get("ema") else ""])
 
 
 def card_markdown(card: dict) -> str:
@@ -225,7 +232,7 @@ def card_markdown(card: dict) -> str:
         f"- **Recipe**: Adam lr {r.get('lr')}, weight decay {r.get('weight_decay')}, batch {r.get('batch_size')}, "
         f"{r.get('schedule')} schedule (warm-up {r.get('warmup_epochs')} epochs), label smoothing {r.get('label_smoothing')}, "
         f"augmentation {_augmentation(r)}, categorical cross-entropy, seed {r.get('seed')}"
-        f"{_precision_note(r)}; "
+        f"{_precision_note(r)}{_lineage(r)}; "
         f"best checkpoint from epoch {card['epochs_trained']} of {r.get('epochs')}; "
         f"{card['training_time']['epochs_run']} epochs took {card['training_time']['wall_seconds'] / 60:.0f} min "
         f"({r.get('device', 'cpu')}, {r.get('world_size', 1)} process(es)).",

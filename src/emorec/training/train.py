@@ -35,7 +35,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from ..data import Dataset, load_dataset
-from ..errors import EmorecError
+from ..errors import EmorecError, ModelError
 from ..evaluate import metrics
 from ..files import writable_folder
 from ..preprocess import SCALE
@@ -245,6 +245,19 @@ def load_run_checkpoint(path: Path) -> dict:
     return read_checkpoint(path)
 
 
+def init_weights(cfg: TrainConfig, classes: list[str]) -> dict:
+    """The network of checkpoint ``cfg.init`` (``--init``), to fine-tune; refused, naming the file, when it is
+    not a checkpoint or holds another architecture or other classes."""
+    try:
+        ck = load_run_checkpoint(Path(cfg.init))
+    except ModelError as e:
+        raise ConfigError("init", str(e)) from e
+    if (ck.get("arch"), ck.get("classes")) != (cfg.arch, classes):
+        raise ConfigError("init", f"{cfg.init} holds {ck.get('arch')} for {ck.get('classes')}; this run trains "
+                                  f"{cfg.arch} for {classes}")
+    return ck["model"]
+
+
 def _check_run_folder(cfg: TrainConfig, out: Path) -> None:
     """Never overwrite a run silently; never 'resume' from nothing."""
     if out.exists() and not out.is_dir():
@@ -357,6 +370,10 @@ def train(cfg: TrainConfig, log=print) -> dict:
             torch.cuda.set_rng_state(ck["cuda_rng"])
         if main:
             log(f"resumed from {out / 'last.pt'} at epoch {start}")
+    elif cfg.init:
+        model.load_state_dict(init_weights(cfg, classes))
+        if main:
+            log(f"started from the network in {cfg.init}")
     ema = None  # the weights' moving average: made after a resumed run's weights are loaded, its state restored
     if cfg.ema:
         from torch.optim.swa_utils import AveragedModel
