@@ -435,6 +435,20 @@ def test_init_fine_tunes_from_an_earlier_runs_network(trained_run, tiny_csv, tmp
     assert f"fine-tuned from {trained_run[0] / 'best.pt'}" in card_markdown(card)  # the card says where it started
 
 
+def test_init_from_the_run_folder_it_overwrites_reads_the_checkpoint_first(trained_run, tiny_csv, tmp_path):
+    """`--out RUN --init RUN/best.pt --overwrite` fine-tunes RUN's network, though --overwrite empties RUN."""
+    import shutil
+
+    run = tmp_path / "again"
+    shutil.copytree(trained_run[0], run)
+    source = torch.load(run / "best.pt", weights_only=True)["model"]
+    train(TrainConfig(data=str(tiny_csv), out=str(run), init=str(run / "best.pt"), overwrite=True, lr=1e-12,
+                      epochs=1, batch_size=32, progress=False, threads=1), log=lambda s: None)
+    tuned = torch.load(run / "last.pt", weights_only=True)["model"]
+    assert all(torch.allclose(tuned[k], v, atol=1e-6) for k, v in source.items() if v.ndim == 4)
+    assert len(_log(run)) == 1  # the old run's log was replaced
+
+
 def test_init_from_another_network_or_a_non_checkpoint_is_refused(trained_run, tiny_csv, tmp_path):
     other = _run(tiny_csv, "--out", tmp_path / "a", "--epochs", 1, "--arch", "mini_xception_x2",
                  "--init", trained_run[0] / "best.pt")

@@ -96,7 +96,7 @@ class TrainConfig:
                                       "smoothed)", lo=0, hi=1)
     init: Optional[str] = _opt(None, "fine-tune: start from the network in a checkpoint (best.pt or last.pt of an "
                                      "earlier run of the same architecture and classes); the optimiser, schedule "
-                                     "and epochs start afresh")
+                                     "and epochs start afresh (with --resume: the run's own last.pt)")
     ema: float = _opt(0.0, "exponential moving average of the weights, its decay per step (e.g. 0.999): the "
                            "average is validated, kept in best.pt and exported, the raw weights' validation "
                            "accuracy logged beside it; 0 = off", lo=0, hi=1, hi_open=True)

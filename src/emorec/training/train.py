@@ -245,13 +245,18 @@ def load_run_checkpoint(path: Path) -> dict:
     return read_checkpoint(path)
 
 
-def init_weights(cfg: TrainConfig, classes: list[str]) -> dict:
-    """The network of checkpoint ``cfg.init`` (``--init``), to fine-tune; refused, naming the file, when it is
-    not a checkpoint or holds another architecture or other classes."""
+def read_init(cfg: TrainConfig) -> dict:
+    """The checkpoint ``cfg.init`` (``--init``), read before anything in the run folder changes (it may lie
+    there, and ``--overwrite`` empties it); refused, naming the file, when it is not a checkpoint."""
     try:
-        ck = load_run_checkpoint(Path(cfg.init))
+        return load_run_checkpoint(Path(cfg.init))
     except ModelError as e:
         raise ConfigError("init", str(e)) from e
+
+
+def init_weights(cfg: TrainConfig, ck: dict, classes: list[str]) -> dict:
+    """The network of the ``--init`` checkpoint ``ck``, to fine-tune; refused when it holds another
+    architecture or other classes than this run trains."""
     if (ck.get("arch"), ck.get("classes")) != (cfg.arch, classes):
         raise ConfigError("init", f"{cfg.init} holds {ck.get('arch')} for {ck.get('classes')}; this run trains "
                                   f"{cfg.arch} for {classes}")
@@ -324,6 +329,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
     # ---- the run folder: checked and made writable before the data is read (all processes alike)
     out = Path(cfg.out)
     _check_run_folder(cfg, out)
+    start_from = read_init(cfg) if cfg.init and not cfg.resume else None  # --resume continues the run's own
     writable_folder(out, "run folder")
     if world > 1:
         dist.barrier()  # every process has checked before the first one writes
@@ -370,8 +376,8 @@ def train(cfg: TrainConfig, log=print) -> dict:
             torch.cuda.set_rng_state(ck["cuda_rng"])
         if main:
             log(f"resumed from {out / 'last.pt'} at epoch {start}")
-    elif cfg.init:
-        model.load_state_dict(init_weights(cfg, classes))
+    elif start_from is not None:
+        model.load_state_dict(init_weights(cfg, start_from, classes))
         if main:
             log(f"started from the network in {cfg.init}")
     ema = None  # the weights' moving average: made after a resumed run's weights are loaded, its state restored
