@@ -348,6 +348,9 @@ def train(cfg: TrainConfig, log=print) -> dict:
     x_train, y_train = _images(train_set, device), _targets(train_set, cfg.label_smoothing).to(device)
     c_train = y_train.argmax(1)  # the class each training image counts as, for the training accuracy
     if cfg.teacher:
+        if main:
+            log(f"teacher {cfg.teacher}: its probabilities for the {len(train_set)} training images, once "
+                "(mirror-averaged; several minutes on a CPU for an ensemble)")
         y_train = teacher_targets(cfg, train_set, y_train)
     x_val, y_val, t_val = _images(val_set, device), torch.from_numpy(val_set.labels).to(device), \
         _targets(val_set, 0.0).to(device)
