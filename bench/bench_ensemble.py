@@ -45,7 +45,8 @@ def main(argv=None) -> int:
             p = np.mean([probs[g] for g in group], axis=0)
             if a.labels == "ferplus":
                 figures = ferplus_metrics(val, p, classes)
-                text = "  ".join(f"{proto} {m['accuracy']:.2%} (F1 {m['macro_f1']:.3f})" for proto, m in figures.items())
+                text = "  ".join(f"{proto} {m['accuracy']:.2%} (F1 {m['macro_f1']:.3f})"
+                                 for proto, m in figures.items())
             else:
                 m = metrics(val.labels, p, classes)
                 text = f"accuracy {m['accuracy']:.2%}  macro-F1 {m['macro_f1']:.3f}"
