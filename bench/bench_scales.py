@@ -14,7 +14,7 @@ Photo sets (--set):
     chosen on them.
 The true boxes of ``tune`` and ``report`` are YuNet's at the photo's own size (confidence >= 0.8, cv2.FaceDetectorYN).
 
-    python bench/bench_scales.py [--set sample|tune|report] [--detectors haar yunet] [--sizes 40 ... 2500]
+    python bench/bench_scales.py [--set sample|tune|report] [--detectors haar yunet] [--sizes 40 ... 2500] [--stretch 1.15]
 """
 
 from __future__ import annotations
@@ -65,24 +65,26 @@ def photo_set(name: str):
     return out
 
 
-def at_face_size(img: np.ndarray, box, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """``img`` resized so the face ``box`` is ``size`` px high, cut to at most MAX_SIDE around the face; the
-    face's box in the result."""
+def at_face_size(img: np.ndarray, box, size: int, stretch: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """``img`` resized so the face ``box`` is ``size`` px high (and ``stretch`` times as wide as it was: a photo
+    resized to another aspect, or a wide-angle lens's edge), cut to at most MAX_SIDE around the face; the face's
+    box in the result."""
     import cv2
 
     x, y, w, h = (float(v) for v in box)
-    z = size / h
+    zy = size / h
+    zx = zy * stretch
     H, W = img.shape[:2]
-    side = MAX_SIDE / z  # the most of the original that fits
-    x0 = int(max(0, min(W - side, x + w / 2 - side / 2))) if W > side else 0
-    y0 = int(max(0, min(H - side, y + h / 2 - side / 2))) if H > side else 0
-    part = img[y0:y0 + int(side) if H > side else H, x0:x0 + int(side) if W > side else W]
-    out = cv2.resize(part, (max(1, round(part.shape[1] * z)), max(1, round(part.shape[0] * z))),
-                     interpolation=cv2.INTER_AREA if z < 1 else cv2.INTER_LINEAR)
-    return out, np.array([(x - x0) * z, (y - y0) * z, w * z, h * z])
+    sx, sy = MAX_SIDE / zx, MAX_SIDE / zy  # the most of the original that fits
+    x0 = int(max(0, min(W - sx, x + w / 2 - sx / 2))) if W > sx else 0
+    y0 = int(max(0, min(H - sy, y + h / 2 - sy / 2))) if H > sy else 0
+    part = img[y0:y0 + int(sy) if H > sy else H, x0:x0 + int(sx) if W > sx else W]
+    out = cv2.resize(part, (max(1, round(part.shape[1] * zx)), max(1, round(part.shape[0] * zy))),
+                     interpolation=cv2.INTER_AREA if zy < 1 else cv2.INTER_LINEAR)
+    return out, np.array([(x - x0) * zx, (y - y0) * zy, w * zx, h * zy])
 
 
-def run(detectors: dict, photos, sizes=SIZES, show_misses: bool = False):
+def run(detectors: dict, photos, sizes=SIZES, stretch: float = 1.0):
     """{detector: {size: [found, false, ms...]}} over the photos, and the misses (detector, photo, size)."""
     from photo_scenes import matches
 
@@ -90,7 +92,7 @@ def run(detectors: dict, photos, sizes=SIZES, show_misses: bool = False):
     misses = []
     for name, img, box in photos:
         for s in sizes:
-            scaled, truth = at_face_size(img, box, s)
+            scaled, truth = at_face_size(img, box, s, stretch)
             for label, det in detectors.items():
                 t = time.perf_counter()
                 boxes = det.detect(scaled).boxes
@@ -110,6 +112,8 @@ def main(argv=None):
     ap.add_argument("--set", default="report", choices=("sample", "tune", "report"))
     ap.add_argument("--detectors", nargs="+", default=["haar", "yunet"])
     ap.add_argument("--sizes", nargs="+", type=int, default=list(SIZES))
+    ap.add_argument("--stretch", type=float, default=1.0,
+                    help="make each face this many times as wide as it is (another aspect), default 1")
     a = ap.parse_args(argv)
     from emorec.detectors import get_detector
 
@@ -121,9 +125,9 @@ def main(argv=None):
 
         photo_scenes.ready()  # points emorec at ../shared's YuNet file when it is there
     dets = {d: get_detector(d) for d in a.detectors}
-    table, misses = run(dets, photos, a.sizes)
+    table, misses = run(dets, photos, a.sizes, a.stretch)
     n = len(photos)
-    print(f"set {a.set}: {n} photos, one face each; found / false boxes / mean ms per image, by face height (px)")
+    print(f"set {a.set}: {n} photos, one face each{f', stretched {a.stretch}x wide' if a.stretch != 1 else ''}; found / false boxes / mean ms per image, by face height (px)")
     print("face px   " + "".join(f"{d:>24}" for d in dets))
     for s in a.sizes:
         print(f"{s:>7}   " + "".join(f"{f'{table[d][s][0]}/{n}':>10} {table[d][s][1]:>4} {np.mean(table[d][s][2]):>8.1f}"

@@ -51,3 +51,12 @@ def test_the_scaled_photo_holds_the_face_at_the_asked_size_and_at_most_6000_px()
         x, y, w, h = truth
         assert 0 <= x and 0 <= y and x + w <= scaled.shape[1] + 1 and y + h <= scaled.shape[0] + 1
         assert np.isclose(truth[2] / truth[3], box[2] / box[3])
+
+
+def test_a_stretched_photo_holds_the_face_stretched_by_the_asked_factor():
+    (_, img, box), = bench_scales.sample_set()
+    for stretch in (0.87, 1.15):
+        scaled, truth = bench_scales.at_face_size(img, box, 900, stretch)
+        assert abs(truth[3] - 900) < 1
+        assert np.isclose(truth[2] / truth[3], stretch * box[2] / box[3])
+        assert np.isclose(scaled.shape[1] / scaled.shape[0], stretch * img.shape[1] / img.shape[0], rtol=0.01)
