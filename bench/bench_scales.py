@@ -14,7 +14,8 @@ Photo sets (--set):
     chosen on them.
 The true boxes of ``tune`` and ``report`` are YuNet's at the photo's own size (confidence >= 0.8, cv2.FaceDetectorYN).
 
-    python bench/bench_scales.py [--set sample|tune|report] [--detectors haar yunet] [--sizes 40 ... 2500] [--stretch 1.15]
+    python bench/bench_scales.py [--set sample|tune|report] [--detectors haar yunet] [--sizes 40 ... 2500]
+                                 [--stretch 1.15]
 """
 
 from __future__ import annotations
@@ -127,7 +128,9 @@ def main(argv=None):
     dets = {d: get_detector(d) for d in a.detectors}
     table, misses = run(dets, photos, a.sizes, a.stretch)
     n = len(photos)
-    print(f"set {a.set}: {n} photos, one face each{f', stretched {a.stretch}x wide' if a.stretch != 1 else ''}; found / false boxes / mean ms per image, by face height (px)")
+    stretched = f", stretched {a.stretch}x wide" if a.stretch != 1 else ""
+    print(f"set {a.set}: {n} photos, one face each{stretched}; found / false boxes / mean ms per image, "
+          "by face height (px)")
     print("face px   " + "".join(f"{d:>24}" for d in dets))
     for s in a.sizes:
         print(f"{s:>7}   " + "".join(f"{f'{table[d][s][0]}/{n}':>10} {table[d][s][1]:>4} {np.mean(table[d][s][2]):>8.1f}"
