@@ -14,7 +14,7 @@ Photo sets (--set):
     chosen on them.
 The true boxes of ``tune`` and ``report`` are YuNet's at the photo's own size (confidence >= 0.8, cv2.FaceDetectorYN).
 
-    python bench/bench_scales.py [--set sample|tune|report] [--detectors haar yunet] [--sizes 40 ... 2500]
+    python bench/bench_scales.py [--set sample|tune|report] [--detectors haar yunet] [--sizes 40 ... 2500 | --dense]
                                  [--stretch 1.15]
 """
 
@@ -30,6 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 SIZES = (40, 56, 80, 112, 160, 225, 320, 450, 640, 900, 1250, 1800, 2500)
+DENSE_SIZES = (*range(40, 161, 15), *range(180, 901, 40), *range(1000, 2501, 150))  # 39 sizes: --dense
 MAX_SIDE = 6000
 
 
@@ -113,9 +114,12 @@ def main(argv=None):
     ap.add_argument("--set", default="report", choices=("sample", "tune", "report"))
     ap.add_argument("--detectors", nargs="+", default=["haar", "yunet"])
     ap.add_argument("--sizes", nargs="+", type=int, default=list(SIZES))
+    ap.add_argument("--dense", action="store_true", help="39 face sizes from 40 to 2,500 px instead of --sizes")
     ap.add_argument("--stretch", type=float, default=1.0,
                     help="make each face this many times as wide as it is (another aspect), default 1")
     a = ap.parse_args(argv)
+    if a.dense:
+        a.sizes = list(DENSE_SIZES)
     from emorec.detectors import get_detector
 
     photos = sample_set() if a.set == "sample" else photo_set(a.set)
