@@ -113,13 +113,13 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--set", default="report", choices=("sample", "tune", "report"))
     ap.add_argument("--detectors", nargs="+", default=["haar", "yunet"])
-    ap.add_argument("--sizes", nargs="+", type=int, default=list(SIZES))
-    ap.add_argument("--dense", action="store_true", help="39 face sizes from 40 to 2,500 px instead of --sizes")
+    grid = ap.add_mutually_exclusive_group()
+    grid.add_argument("--sizes", nargs="+", type=int, default=list(SIZES))
+    grid.add_argument("--dense", action="store_const", dest="sizes", const=list(DENSE_SIZES),
+                      help="the 39 face sizes of DENSE_SIZES (40 to 2,500 px) instead of the 13 of SIZES")
     ap.add_argument("--stretch", type=float, default=1.0,
                     help="make each face this many times as wide as it is (another aspect), default 1")
     a = ap.parse_args(argv)
-    if a.dense:
-        a.sizes = list(DENSE_SIZES)
     from emorec.detectors import get_detector
 
     photos = sample_set() if a.set == "sample" else photo_set(a.set)
