@@ -35,7 +35,7 @@ import photo_scenes as ps  # noqa: E402
 
 from emorec.detectors import get_detector  # noqa: E402
 from emorec.detectors.haar import HaarDetector  # noqa: E402
-from haar_variants import EqualizedHaar, EveryBoxCheckedHaar, PreviousHaar  # noqa: E402
+from haar_variants import EqualizedHaar, EveryBoxCheckedHaar, OneCascadeHaar, PreviousHaar  # noqa: E402
 
 HAAR = [  # (label, detector class, options)
     ("seed: fer's Haar (1.1, 5, min 50 px)", HaarDetector, dict(min_size=50, work_size=0,
@@ -44,8 +44,9 @@ HAAR = [  # (label, detector class, options)
                                                                   scale_factor=1.1, min_neighbors=5)),
     ("1.3, OpenCV grouping, 3 neighbours, no check", HaarDetector, dict(min_neighbors=3)),
     ("PREVIOUS: weight < 6 checked, lone windows", PreviousHaar, dict()),
-    ("BEFORE: 1.3, every box checked", EveryBoxCheckedHaar, dict()),
-    ("DEFAULT: 1.3, boxes of < 12 windows checked", HaarDetector, dict()),
+    ("EARLIER: 1.3, every box checked", EveryBoxCheckedHaar, dict()),
+    ("BEFORE: boxes of < 12 windows checked, one cascade", OneCascadeHaar, dict()),
+    ("DEFAULT: ... and the alt cascade agrees", HaarDetector, dict()),
 ]
 YUNET = [
     ("yunet min 20, work 16, score 0.8", dict(score_threshold=0.8)),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import sys
 import threading
 from pathlib import Path
 
@@ -596,6 +597,32 @@ def test_haar_tilt_check_drops_the_false_face_opencvs_grouping_keeps():
     assert centre_in((x + w / 2, y + h / 2, 0, 0), face)
 
 
+@pytest.mark.parametrize("face_px", [220, 320, 500])
+def test_haar_second_cascade_rejects_what_the_first_takes_for_a_face(face_px, monkeypatch):
+    """The sample photo resized so its face is 220, 320 or 500 px: the first cascade alone confirms a box on the
+    helmet's reflection or a dark patch of the suit as well as the face; OpenCV's alt cascade, trained apart, finds
+    the face in a view of its box and not the other, so the default detector reports the face alone."""
+    import emorec.detectors.haar as haar
+    from emorec.samples import SAMPLE_FACE_BOX, sample_image
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from bench_scales import at_face_size
+
+    img, truth = at_face_size(sample_image(), np.array(SAMPLE_FACE_BOX, np.float64), face_px)
+    monkeypatch.setattr(haar.HaarDetector, "agree", 0)  # the second look asks the first cascade alone
+    alone = get_detector("haar").detect(img).boxes
+    monkeypatch.undo()
+    on_face = [centre_in(b, truth) for b in alone]
+    assert sorted(on_face) == [False, True], alone
+    det = get_detector("haar")
+    grey, scale, _ = det.search_copy(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), None)
+    first, second = haar.load_cascade(), haar.load_cascade(haar.SECOND)
+    agreed = [haar.confirmed(grey, b * scale, first, second) for b in alone]
+    assert agreed == on_face, (alone, agreed)
+    (face,) = det.detect(img).boxes
+    assert centre_in(face, truth)
+
+
 def test_yunet_searches_a_small_image_enlarged_and_a_big_face_in_halving_passes():
     """The search plan (no model needed): a thumbnail is searched at up to 2x (a 40 px face scores higher there);
     a VGA frame at 0.8 in one pass, as before; a tracker's small region is never enlarged past its own size; a
@@ -645,7 +672,7 @@ def test_haar_keeps_a_group_of_many_windows_without_the_second_look(monkeypatch)
 
     looked = []
     real = haar.confirmed
-    monkeypatch.setattr(haar, "confirmed", lambda grey, box, cascade: looked.append(tuple(box)) or real(grey, box, cascade))
+    monkeypatch.setattr(haar, "confirmed", lambda grey, box, *rest: looked.append(tuple(box)) or real(grey, box, *rest))
     det = get_detector("haar")
     img = sample_image()
     (box,) = det.detect(img).boxes

@@ -9,12 +9,14 @@ The search is permissive: every window the cascade accepts is kept and the windo
 groups them (:func:`group_windows`), a lone window too (a face turned 15-25 degrees often gathers only one).
 Each group is then *confirmed* (:func:`confirmed`): the cascade, run again on the box alone (at 32 px, a fine
 scale step), must find the face there with 13 windows, in the box as it is or turned 15 degrees one way or the
-other. A face, upright or turned, stands upright enough in one of the
-three views to gather many windows; the ties, buttons, fabric, hair and fur the cascade takes for faces
-gather few in all three. A group of SURE (12) windows or more is taken for a face without that second look: on the
-photos the default was tuned on, no false face gathered more than 7, and most faces of 640x480 frames gather
-more (the look cost 1.5 ms a face there). Last, of boxes that cover one another only the one the cascade is
-surer of stays (:func:`one_box_a_face`). With ``min_neighbors`` given, the detector is OpenCV's ``detectMultiScale`` as it is.
+other. A face, upright or turned, stands upright enough in one of the three views to gather many windows; the
+ties, buttons, fabric, hair and fur the cascade takes for faces gather few in all three. OpenCV's other frontal
+cascade (``haarcascade_frontalface_alt.xml``, trained apart) must then find the face in one of the views too,
+with AGREE (5) windows: no false face that passed the first cascade on the tune photos passed it. A group of
+SURE (12) windows or more is taken for a face without that second look: on the photos the default was tuned on,
+no false face gathered more than 7, and most faces of 640x480 frames gather more (the look cost 1.5 ms a face
+there). Last, of boxes that cover one another only the one the cascade is surer of stays
+(:func:`one_box_a_face`). With ``min_neighbors`` given, the detector is OpenCV's ``detectMultiScale`` as it is.
 
 OpenCV 5.0 wheels dropped ``cv2.CascadeClassifier`` and the cascade files from the main build, so
 emorec depends on ``opencv-python-headless<5``; :func:`cascade_path` says so clearly if it meets one.
@@ -49,6 +51,9 @@ HITS = 13  # windows of about the box's size, centred near its centre, in one vi
 TILT_DEGREES = 15.0  # the box as it is, or turned this much one way or the other,
 TILT_PX = 32  # with the box's side at this many pixels,
 TILT_STEP = 1.05  # at this scale step
+# ... and then OpenCV's other frontal cascade, trained apart, must find it in one of the same views, with
+SECOND = "haarcascade_frontalface_alt.xml"
+AGREE = 5  # windows (0: no such check); on the tune photos, every face confirmed gathered 5 or more, no false face 4
 GROUP_EPS = 0.2  # OpenCV's grouping of the cascade's windows (detectMultiScale's GROUP_EPS)
 OVERLAP = 0.5  # of two boxes covering more than this of the smaller one, the cascade's surer one is kept
 
@@ -107,6 +112,7 @@ class HaarDetector(BaseDetector):
     align = ALIGN
     min_px = WINDOW
     sure = SURE  # a group of this many windows is a face without the second look
+    agree = AGREE  # the windows the second cascade must find in one view of a box the second look confirms
 
     def __init__(self, *, scale_factor: float = SCALE_FACTOR, min_size: Optional[int] = None,
                  work_size: int = WORK_SIZE, min_neighbors: Optional[int] = None, margin: float = MARGIN,
@@ -166,8 +172,9 @@ class HaarDetector(BaseDetector):
             # follows a face a full search confirmed, so its surest group is kept without the second look, and so
             # is a group of SURE windows or more
             views = load_cascade(self.cascade, "views")
+            second = load_cascade(SECOND, "views") if self.agree else None
             accept = None if max_px is not None else (
-                lambda i: counts[i] >= self.sure or confirmed(grey, boxes[i], views))
+                lambda i: counts[i] >= self.sure or confirmed(grey, boxes[i], views, second, self.agree))
             found = Detections(boxes[one_box_a_face(boxes, weights, accept=accept)])
         return found.transformed(scale) if scale != 1.0 else found
 
@@ -182,12 +189,16 @@ def smallest_face(shape, min_size: Optional[int] = None) -> int:
     return max(MIN_SIZE, int(round(min(shape[:2]) * MIN_FACE_FRACTION)))
 
 
-def confirmed(grey: np.ndarray, box, cascade) -> bool:
+def confirmed(grey: np.ndarray, box, cascade, second=None, agree: int = AGREE) -> bool:
     """Whether a group of the cascade's windows is a face: the cascade finds the face again with HITS windows
-    in one view of the box (as it is, or turned TILT_DEGREES one way or the other). A face, upright or turned,
-    stands upright enough in one view to gather many windows; the ties, buttons, fabric, hair and fur the
-    cascade takes for faces gather few in all three."""
-    return any(view_hits(grey, box, cascade, a) >= HITS for a in (0.0, TILT_DEGREES, -TILT_DEGREES))
+    in one view of the box (as it is, or turned TILT_DEGREES one way or the other), and the ``second`` cascade
+    (where given) with ``agree`` windows in one of the same views. A face, upright or turned, stands upright
+    enough in one view to gather many windows; the ties, buttons, fabric, hair and fur the cascade takes for
+    faces gather few in all three, and the few that gather HITS by chance seldom fool a cascade trained apart."""
+    views = (0.0, TILT_DEGREES, -TILT_DEGREES)
+    if not any(view_hits(grey, box, cascade, a) >= HITS for a in views):
+        return False
+    return second is None or any(view_hits(grey, box, second, a) >= agree for a in views)
 
 
 def view_hits(grey: np.ndarray, box, cascade, angle: float) -> int:
