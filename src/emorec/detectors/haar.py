@@ -134,6 +134,8 @@ class HaarDetector(BaseDetector):
         self.margin = float(margin)
         self.cascade = cascade
         load_cascade(cascade)  # fail now, with the clear message, rather than on the first frame
+        if self.agree:
+            load_cascade(SECOND, "views")
 
     def __repr__(self) -> str:
         return (f"HaarDetector(scale_factor={self.scale_factor}, min_size={self.min_size}, "
