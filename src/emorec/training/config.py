@@ -19,6 +19,7 @@ ARCHITECTURES: dict[str, dict] = {
     "mini_xception": dict(stem=8, widths=(16, 32, 64, 128)),  # the paper's, ~60k parameters
     "mini_xception_x2": dict(stem=16, widths=(32, 64, 128, 256)),
     "mini_xception_x4": dict(stem=32, widths=(64, 128, 256, 512), dropout=0.2),
+    "mini_xception_x6": dict(stem=48, widths=(96, 192, 384, 768), dropout=0.2),
 }
 # name -> augmentation parameters (see augment.py); the run's config.json and the model card record both.
 AUGMENTATIONS: dict[str, dict] = {
