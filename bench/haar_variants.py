@@ -34,17 +34,16 @@ class EqualizedHaar(HaarDetector):
         return cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(grey), scale, m
 
 
-class EveryBoxCheckedHaar(HaarDetector):
-    """No group is sure enough to skip the second look (of the search's cascade alone, as then)."""
-
-    sure = float("inf")
-    agree = 0
-
-
 class OneCascadeHaar(HaarDetector):
     """The second look without the second cascade."""
 
     agree = 0
+
+
+class EveryBoxCheckedHaar(OneCascadeHaar):
+    """No group is sure enough to skip the second look (of the search's cascade alone, as then)."""
+
+    sure = float("inf")
 
 
 class PreviousHaar(HaarDetector):

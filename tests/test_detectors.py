@@ -30,6 +30,7 @@ from emorec.model_card import resolve
 from emorec.recognizer import EmotionRecognizer
 from emorec.samples import sample_path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))  # bench_scales.at_face_size
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 PHOTOS = SHARED / "data" / "photos"
 YUNET = SHARED / "models" / "yunet" / mf.YUNET_FILE
@@ -605,7 +606,6 @@ def test_haar_second_cascade_rejects_what_the_first_takes_for_a_face(face_px, mo
     import emorec.detectors.haar as haar
     from emorec.samples import SAMPLE_FACE_BOX, sample_image
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
     from bench_scales import at_face_size
 
     img, truth = at_face_size(sample_image(), np.array(SAMPLE_FACE_BOX, np.float64), face_px)

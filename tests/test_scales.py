@@ -63,4 +63,3 @@ def test_a_stretched_photo_holds_the_face_stretched_by_the_asked_factor():
         assert abs(truth[3] - 900) < 1
         assert np.isclose(truth[2] / truth[3], stretch * box[2] / box[3])
         assert np.isclose(scaled.shape[1] / scaled.shape[0], stretch * img.shape[1] / img.shape[0], rtol=0.01)
-
