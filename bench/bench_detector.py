@@ -15,8 +15,9 @@ Data (bench/photo_scenes.py, from the 24 real photos in ../shared/data/photos; s
     python bench/bench_detector.py [--quick] [--seeds N [N ...]] [--rows LABEL-PART ...]
 
 Haar rows: OpenCV's detectMultiScale as it is (``min_neighbors`` given: the seed's settings, the old CLAHE default, a plain
-search at today's step), two earlier defaults (bench/haar_variants.py) and today's (a group of fewer than 12
-windows must gather 13 in one of three views of it; src/emorec/detectors/haar.py). The composite group scenes are
+search at today's step), earlier defaults (bench/haar_variants.py) and today's (a group of fewer than 12
+windows must gather 6 windows of OpenCV's alt cascade in one of three views of it; large windows searched on a
+bordered copy; src/emorec/detectors/haar.py). The composite group scenes are
 made from the same 21 portraits the Haar default was tuned on (bench/bench_scales.py), so their figures are not
 independent. The figures of each run, with their dates, are in bench/RESULTS.md.
 """
@@ -35,7 +36,8 @@ import photo_scenes as ps  # noqa: E402
 
 from emorec.detectors import get_detector  # noqa: E402
 from emorec.detectors.haar import HaarDetector  # noqa: E402
-from haar_variants import EqualizedHaar, EveryBoxCheckedHaar, OneCascadeHaar, PreviousHaar  # noqa: E402
+from haar_variants import (EqualizedHaar, EveryBoxCheckedHaar, OneCascadeHaar, PreviousHaar,  # noqa: E402
+                            TwoLooksHaar, WideBorderHaar)
 
 HAAR = [  # (label, detector class, options)
     ("seed: fer's Haar (1.1, 5, min 50 px)", HaarDetector, dict(min_size=50, work_size=0,
@@ -45,8 +47,10 @@ HAAR = [  # (label, detector class, options)
     ("1.3, OpenCV grouping, 3 neighbours, no check", HaarDetector, dict(min_neighbors=3)),
     ("PREVIOUS: weight < 6 checked, lone windows", PreviousHaar, dict()),
     ("EARLIER: 1.3, every box checked", EveryBoxCheckedHaar, dict()),
-    ("BEFORE: boxes of < 12 windows checked, one cascade", OneCascadeHaar, dict()),
-    ("DEFAULT: ... and the alt cascade agrees", HaarDetector, dict()),
+    ("boxes of < 12 windows checked, one cascade", OneCascadeHaar, dict()),
+    ("BEFORE: ... and then the alt cascade (5)", TwoLooksHaar, dict()),
+    ("DEFAULT: the alt cascade alone (6), a border", HaarDetector, dict()),
+    ("... the border from windows of 0.5", WideBorderHaar, dict()),
 ]
 YUNET = [
     ("yunet min 20, work 16, score 0.8", dict(score_threshold=0.8)),

