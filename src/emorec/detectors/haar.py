@@ -47,7 +47,7 @@ FINE_STEP = 1.05  # the scale step of a narrowed search (tracking)
 ALIGN = False  # a Haar box has no landmarks to turn the face upright by
 
 # the second look every box takes (confirmed): OpenCV's other frontal cascade, trained apart, must find it
-SURE = 12  # ... unless the search itself gave it this many windows (no false face on the tune photos had over 7)
+SURE = 12  # ... unless the search itself gave it this many windows (no false face of the first tune photos had 8)
 SECOND = "haarcascade_frontalface_alt.xml"
 AGREE = 6  # with this many windows of about the box's size, centred near its centre, in one view of the box:
 TILT_DEGREES = 15.0  # the box as it is, or turned this much one way or the other,
@@ -185,10 +185,10 @@ class HaarDetector(BaseDetector):
 
     def windows(self, grey: np.ndarray, m: int, step: float, kw: dict) -> tuple[np.ndarray, np.ndarray]:
         """Every window the cascade accepts in ``grey`` (its boxes (N, 4) and weights (N,)), from ``m`` px up. In a
-        full search (no maxSize in ``kw``), windows of ``large`` (LARGE) of the shorter side and more run on a copy with a
-        border of ``pad`` (PAD) of the shorter side (the edge pixels repeated): a face that fills the picture (a
-        face crop, a close-up) reaches past its edges with the cascade's window, which the plain search never
-        tries. (Boxes may then reach past the picture's edges, as YuNet's do; the crop pads what is outside.)"""
+        full search (no maxSize in ``kw``), windows of ``large`` (LARGE) of the shorter side and more run on a
+        copy with a border of ``pad`` (PAD) of the shorter side (the edge pixels repeated): a face that fills the
+        picture (a face crop, a close-up) reaches past its edges with the cascade's window, which the plain search
+        never tries. (Boxes may then reach past the picture's edges, as YuNet's do; the crop pads what is outside.)"""
         import cv2
 
         cascade = load_cascade(self.cascade)
