@@ -48,14 +48,18 @@ def photo_set(name: str):
     from fetch_photos import OUT
 
     fetched = sorted((OUT / name).iterdir()) if (OUT / name).is_dir() else []
-    if not fetched:
-        print(f"skipped: no photos in {OUT / name} (python bench/fetch_photos.py)")
-        return []
-    if not photo_scenes.ready() and name == "tune":
-        return []
-    paths = fetched
     if name == "tune":
+        if not photo_scenes.ready():
+            return []
+        if not fetched:
+            print(f"note: no photos in {OUT / name} (python bench/fetch_photos.py): the tune set is ../shared's alone")
         paths = [p for p in photo_scenes.photo_paths() if p.name not in photo_scenes.GROUP] + fetched
+    else:
+        if not fetched:
+            print(f"skipped: no photos in {OUT / name} (python bench/fetch_photos.py)")
+            return []
+        photo_scenes.ready()
+        paths = fetched
     out = []
     for p in paths:
         img = photo_scenes.read(p)
