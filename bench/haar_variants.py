@@ -52,8 +52,7 @@ class TwoLooksHaar(HaarDetector):
     pad, hits, agree = 0.0, 13, 5
 
     def is_face(self, grey, box):
-        first = load_cascade(self.cascade, "views")
-        if not any(view_hits(grey, box, first, a) >= self.hits for a in (0.0, TILT_DEGREES, -TILT_DEGREES)):
+        if not confirmed(grey, box, load_cascade(self.cascade, "views"), self.hits):
             return False
         return not self.agree or confirmed(grey, box, agree=self.agree)
 

@@ -163,10 +163,9 @@ class HaarDetector(BaseDetector):
         # a narrowed search (a tracker following a face: a small region, sizes near the face's) is cheap: it
         # steps through sizes finely, so a face between two of the full search's sizes is not lost
         step = self.scale_factor if max_px is None else min(self.scale_factor, FINE_STEP)
-        cascade = load_cascade(self.cascade)
         if self.min_neighbors is not None:  # OpenCV's own grouping: boxes of more than min_neighbors windows
-            boxes = cascade.detectMultiScale(grey, scaleFactor=step, minNeighbors=self.min_neighbors, minSize=(m, m),
-                                             **kw)
+            boxes = load_cascade(self.cascade).detectMultiScale(
+                grey, scaleFactor=step, minNeighbors=self.min_neighbors, minSize=(m, m), **kw)
             found = Detections(np.asarray(boxes).reshape(-1, 4))
         else:  # every window, grouped here (a lone one too), each group checked
             windows, levels = self.windows(grey, m, step, kw)
@@ -198,9 +197,9 @@ class HaarDetector(BaseDetector):
                                                          outputRejectLevels=True, **size)
             return np.asarray(found, np.int64).reshape(-1, 4), np.asarray(levels, np.float64).ravel()
 
-        short = min(grey.shape)
         if kw or not self.pad:
             return search(grey, m, **kw)
+        short = min(grey.shape)
         big = max(m, int(self.large * short))
         p = int(round(self.pad * short))
         outer, outer_levels = search(cv2.copyMakeBorder(grey, p, p, p, p, cv2.BORDER_REPLICATE), big)
