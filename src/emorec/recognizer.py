@@ -73,8 +73,10 @@ def as_image(image, color: str = "bgr") -> np.ndarray:
 
     A numpy array carries no colour order: ``color`` says it ("bgr", as OpenCV reads; "rgb", as PIL,
     matplotlib and imageio read; or "grey"). A PIL image is RGB by definition and is converted as such,
-    whatever ``color`` says."""
-    from .images import decode_image, read_image
+    whatever ``color`` says, and turned upright as its EXIF orientation says (as a file of it is read, and as
+    viewers show it: a phone's photo is often stored sideways; ``PIL.ImageOps.exif_transpose`` gives the image the
+    boxes are in)."""
+    from .images import decode_image, pil_to_array, read_image, upright
 
     if color not in COLORS:
         raise ValueError(f"color must be one of {COLORS}, got {color!r}")
@@ -83,7 +85,7 @@ def as_image(image, color: str = "bgr") -> np.ndarray:
     if isinstance(image, (bytes, bytearray, memoryview)):
         return decode_image(bytes(image))
     if is_pil_image(image):
-        image, color = pil_to_array(image), "rgb"
+        image, color = pil_to_array(upright(image)), "rgb"
     img = np.asarray(image) if not isinstance(image, np.ndarray) else image
     if img.dtype == object or not (np.issubdtype(img.dtype, np.number) or img.dtype == bool):
         raise ImageError(f"expected an image array of numbers, got dtype {img.dtype}")
@@ -104,15 +106,6 @@ def is_pil_image(obj) -> bool:
 
     pil = sys.modules.get("PIL.Image")
     return pil is not None and isinstance(obj, pil.Image)
-
-
-def pil_to_array(img) -> np.ndarray:
-    """A PIL image as a numpy array in RGB(A) or grey order (palettes, CMYK and other modes converted)."""
-    if img.mode.startswith("I"):  # 16-bit grey (PIL reads 16-bit PNGs as "I" or "I;16")
-        return np.clip(np.asarray(img), 0, 65535).astype(np.uint16)
-    if img.mode not in ("L", "F", "RGB", "RGBA"):
-        img = img.convert("RGBA" if "A" in img.mode or "transparency" in img.info else "RGB")
-    return np.asarray(img)
 
 
 class Frame:
