@@ -7,6 +7,19 @@ shipped runs from their model cards.
     python bench/bench_training.py [--archs mini_xception_x2 mini_xception_x4] [--precisions fp32 bf16]
                                    [--device auto] [--steps 5] [--repeats 6] [--threads 2] [--batch 64]
                                    [--augment framing|seed]
+    python bench/bench_training.py --eval-checkpoint RUN/last.pt [--threads 2]
+
+``--eval-checkpoint``: the validation pass of a run's checkpoint instead (1,000 images through
+``emorec.training.train.evaluate_logits``), for its raw weights and their moving average (``--ema``), in float32
+and under bf16 autocast: the seconds per 1,000 images of each, measured in one run.
+
+Measured 2026-12-06 13:11 on the committed checkpoint of the x6 run (``bench/checkpoints/fer2013_x6_kd3_ema_seed5/
+last.pt``, epoch 38; Intel Xeon with AMX, 2 threads, the run paused): raw weights 24.2 s per 1,000 images in float32,
+2.3 s in bf16 (10.5x); their moving average 4.1 s and 2.3 s. At epoch 43 the raw weights took 31.5 s in float32. They
+hold many tiny values whose products are denormal, which this CPU's float32 kernels handle slowly (setting
+``torch.set_flush_denormal`` after the threads exist did not change it). The run validated its raw weights in
+float32 each epoch: 90 of its 235 s at epoch 43, and rising. ``emorec train`` now checks them under its own
+autocast: the next epoch took 151 s.
 
 Measured 2026-11-25 14:45-14:49, 2-core development machine (AMD EPYC with AVX512-BF16), CPU, 2 threads,
 batch 64, fastest of 6 blocks of 5 steps, four runs (range). The two cores were shared with four other
@@ -65,6 +78,33 @@ def seconds_per_epoch(arch: str, precision: str, device: torch.device, batch: in
     return min(block(steps) for _ in range(repeats)) / steps * EPOCH_IMAGES / batch
 
 
+def eval_seconds(checkpoint: Path, device: torch.device, images: int = 1000) -> None:
+    """Seconds per ``images`` of the validation pass, for a run checkpoint's raw weights and moving average, in
+    float32 and under bf16 autocast."""
+    from torch.optim.swa_utils import AveragedModel
+
+    from emorec.training.train import autocast, ema_update, evaluate_logits, load_run_checkpoint
+
+    ck = load_run_checkpoint(checkpoint)
+    raw = build_model(ck["arch"], len(ck["classes"]))
+    raw.load_state_dict(ck["model"])
+    raw = raw.to(device=device, memory_format=torch.channels_last)
+    models = {"raw weights": raw}
+    if ck.get("ema"):
+        ema = AveragedModel(raw, multi_avg_fn=ema_update(0.999), use_buffers=True)
+        ema.load_state_dict(ck["ema"])
+        models["moving average"] = ema.module
+    x = torch.randint(0, 256, (images, 1, 48, 48), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    print(f"{checkpoint} (epoch {ck.get('epoch')}), {images} images, {torch.get_num_threads()} threads: seconds")
+    for name, model in models.items():
+        times = {}
+        for precision in ("fp32", "bf16"):
+            t = time.perf_counter()
+            evaluate_logits(model, x.to(device), cast=autocast(device, precision))
+            times[precision] = time.perf_counter() - t
+        print(f"  {name:16} fp32 {times['fp32']:6.2f}  bf16 {times['bf16']:6.2f}  ({times['fp32'] / times['bf16']:.1f}x)")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--archs", nargs="+", default=["mini_xception_x2", "mini_xception_x4"])
@@ -75,10 +115,13 @@ def main():
     ap.add_argument("--repeats", type=int, default=6, help="timed blocks; the fastest counts")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--augment", default="framing", choices=list(AUGMENTATIONS))
+    ap.add_argument("--eval-checkpoint", type=Path, help="time the validation pass of this run checkpoint instead")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     device = resolve_device(a.device)
+    if a.eval_checkpoint:
+        return eval_seconds(a.eval_checkpoint, device)
     print(f"{device}, batch {a.batch}, {torch.get_num_threads()} threads, augment {a.augment}, fastest of {a.repeats} blocks of "
           f"{a.steps} steps: seconds per {EPOCH_IMAGES}-image epoch")
     print(f"  {'':18}" + "".join(f"{p:>10}" for p in a.precisions))
