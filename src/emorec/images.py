@@ -24,7 +24,7 @@ from .errors import ImageError, TooManyPixels
 # images read from folders (OpenCV decodes these) ...
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".tif", ".tiff", ".webp", ".pgm",
                     ".ppm", ".pbm", ".pnm", ".pxm", ".sr", ".ras", ".jp2", ".exr", ".hdr", ".pic", ".avif",
-                    ".heic", ".heif"}  # (HEIC/HEIF through pi-heif: decode_heif)
+                    ".heic", ".heif"}  # (HEIC/HEIF through pi-heif: decode_with_pillow)
 # ... the ones an annotated copy keeps (others are written as .png) ...
 WRITABLE_IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 # ... and videos (emorec.video_writer.CONTAINERS: the ones it writes).
