@@ -7,19 +7,24 @@ shipped runs from their model cards.
     python bench/bench_training.py [--archs mini_xception_x2 mini_xception_x4] [--precisions fp32 bf16]
                                    [--device auto] [--steps 5] [--repeats 6] [--threads 2] [--batch 64]
                                    [--augment framing|seed]
-    python bench/bench_training.py --eval-checkpoint RUN/last.pt [--threads 2]
+    python bench/bench_training.py --eval-checkpoint RUN/last.pt [--threads 2] [--flush-denormal]
 
 ``--eval-checkpoint``: the validation pass of a run's checkpoint instead (1,000 images through
 ``emorec.training.train.evaluate_logits``), for its raw weights and their moving average (``--ema``), in float32
-and under bf16 autocast: the seconds per 1,000 images of each, measured in one run.
+and under bf16 autocast: the seconds per 1,000 images of each, measured in one run; ``--flush-denormal`` sets
+``torch.set_flush_denormal(True)`` before PyTorch starts its threads, as ``emorec train`` now does.
 
 Measured 2026-12-06 13:11 on the committed checkpoint of the x6 run (``bench/checkpoints/fer2013_x6_kd3_ema_seed5/
 last.pt``, epoch 38; Intel Xeon with AMX, 2 threads, the run paused): raw weights 24.2 s per 1,000 images in float32,
 2.3 s in bf16 (10.5x); their moving average 4.1 s and 2.3 s. At epoch 43 the raw weights took 31.5 s in float32. They
 hold many tiny values whose products are denormal, which this CPU's float32 kernels handle slowly (setting
 ``torch.set_flush_denormal`` after the threads exist did not change it). The run validated its raw weights in
-float32 each epoch: 90 of its 235 s at epoch 43, and rising. ``emorec train`` now checks them under its own
-autocast: the next epoch took 151 s.
+float32 each epoch: 90 of its 235 s at epoch 43, and rising. ``emorec train`` then checked them under its own
+autocast: the next epoch took 151 s, and the epochs crept up again, to 170-226 s by epoch 64. Flush-to-zero set
+before the threads start (a scratch script, the raw weights of epoch 62, 500 images, the run paused): 44.5 s per
+1,000 images in float32 without it, 4.3 s with it. ``emorec train`` now sets it first thing. On the committed
+checkpoint, the same day at 14:09, the run paused: ``--flush-denormal`` off, raw weights 24.7 s in float32 and 2.5
+in bf16, their average 4.4 and 2.4; on, raw weights 4.5 and 2.3, their average 4.4 and 2.4.
 
 Measured 2026-11-25 14:45-14:49, 2-core development machine (AMD EPYC with AVX512-BF16), CPU, 2 threads,
 batch 64, fastest of 6 blocks of 5 steps, four runs (range). The two cores were shared with four other
@@ -42,6 +47,7 @@ beside the FER+ run; ferplus (x4) 45 epochs in 81 min, one thread and the last 9
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -95,7 +101,8 @@ def eval_seconds(checkpoint: Path, device: torch.device, images: int = 1000) -> 
         ema.load_state_dict(ck["ema"])
         models["moving average"] = ema.module
     x = torch.randint(0, 256, (images, 1, 48, 48), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    print(f"{checkpoint} (epoch {ck.get('epoch')}), {images} images, {torch.get_num_threads()} threads: seconds")
+    print(f"{checkpoint} (epoch {ck.get('epoch')}), {images} images, {torch.get_num_threads()} threads, flush-to-zero "
+          f"{'on' if '--flush-denormal' in sys.argv else 'off'}: seconds")
     for name, model in models.items():
         times = {}
         for precision in ("fp32", "bf16"):
@@ -106,6 +113,8 @@ def eval_seconds(checkpoint: Path, device: torch.device, images: int = 1000) -> 
 
 
 def main():
+    if "--flush-denormal" in sys.argv:  # before any parallel operation, so that PyTorch's threads inherit it
+        torch.set_flush_denormal(True)
     ap = argparse.ArgumentParser()
     ap.add_argument("--archs", nargs="+", default=["mini_xception_x2", "mini_xception_x4"])
     ap.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
@@ -116,6 +125,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--augment", default="framing", choices=list(AUGMENTATIONS))
     ap.add_argument("--eval-checkpoint", type=Path, help="time the validation pass of this run checkpoint instead")
+    ap.add_argument("--flush-denormal", action="store_true",
+                    help="numbers below float32's normal range count as 0, in every thread (as emorec train)")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)

@@ -321,6 +321,10 @@ def _measure_test(model, test_set: Dataset, device: torch.device, cfg: TrainConf
 def train(cfg: TrainConfig, log=print) -> dict:
     """Run training; returns the best epoch's validation metrics and, under ``"test"``, the one PublicTest
     measurement of ``best.pt``. ``log`` receives one line per epoch."""
+    # numbers below float32's normal range count as 0 (x86's flush-to-zero and denormals-are-zero): trained weights
+    # hold many tiny values whose denormal products slow a CPU's float32 kernels tenfold (bench/bench_training.py).
+    # Set before the first parallel operation, so that the CPU threads PyTorch starts then inherit it.
+    torch.set_flush_denormal(True)
     rank, world, device = _setup_distributed(cfg.device)
     main = rank == 0
     precision = resolve_precision(cfg.precision, device)
