@@ -47,7 +47,6 @@ beside the FER+ run; ferplus (x4) 45 epochs in 81 min, one thread and the last 9
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -84,7 +83,7 @@ def seconds_per_epoch(arch: str, precision: str, device: torch.device, batch: in
     return min(block(steps) for _ in range(repeats)) / steps * EPOCH_IMAGES / batch
 
 
-def eval_seconds(checkpoint: Path, device: torch.device, images: int = 1000) -> None:
+def eval_seconds(checkpoint: Path, device: torch.device, flush: bool, images: int = 1000) -> None:
     """Seconds per ``images`` of the validation pass, for a run checkpoint's raw weights and moving average, in
     float32 and under bf16 autocast."""
     from torch.optim.swa_utils import AveragedModel
@@ -102,7 +101,7 @@ def eval_seconds(checkpoint: Path, device: torch.device, images: int = 1000) -> 
         models["moving average"] = ema.module
     x = torch.randint(0, 256, (images, 1, 48, 48), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     print(f"{checkpoint} (epoch {ck.get('epoch')}), {images} images, {torch.get_num_threads()} threads, flush-to-zero "
-          f"{'on' if '--flush-denormal' in sys.argv else 'off'}: seconds")
+          f"{'on' if flush else 'off'}: seconds")
     for name, model in models.items():
         times = {}
         for precision in ("fp32", "bf16"):
@@ -113,8 +112,6 @@ def eval_seconds(checkpoint: Path, device: torch.device, images: int = 1000) -> 
 
 
 def main():
-    if "--flush-denormal" in sys.argv:  # before any parallel operation, so that PyTorch's threads inherit it
-        torch.set_flush_denormal(True)
     ap = argparse.ArgumentParser()
     ap.add_argument("--archs", nargs="+", default=["mini_xception_x2", "mini_xception_x4"])
     ap.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
@@ -128,11 +125,13 @@ def main():
     ap.add_argument("--flush-denormal", action="store_true",
                     help="numbers below float32's normal range count as 0, in every thread (as emorec train)")
     a = ap.parse_args()
+    if a.flush_denormal:  # before any parallel operation, so that PyTorch's threads inherit it
+        torch.set_flush_denormal(True)
     if a.threads:
         torch.set_num_threads(a.threads)
     device = resolve_device(a.device)
     if a.eval_checkpoint:
-        return eval_seconds(a.eval_checkpoint, device)
+        return eval_seconds(a.eval_checkpoint, device, a.flush_denormal)
     print(f"{device}, batch {a.batch}, {torch.get_num_threads()} threads, augment {a.augment}, fastest of {a.repeats} blocks of "
           f"{a.steps} steps: seconds per {EPOCH_IMAGES}-image epoch")
     print(f"  {'':18}" + "".join(f"{p:>10}" for p in a.precisions))
