@@ -9,6 +9,8 @@ Data (bench/photo_scenes.py, from the 24 real photos in ../shared/data/photos; s
     detectors take turns frame by frame, so a changing load on the machine falls on all of them alike (compare
     rows as ratios). A check of doubtful boxes costs only on the frames that have some (a quarter of these):
     the mean shows it, the median hardly.
+  * empty ms: mean time on face-free 640x480 frames (the parts of the 24 photos below every face, letterboxed),
+    timed with the others: where Haar's search finds no face, the default searches the picture turned too.
   * the 24 photos at their own size (240x427 to 1434x2333): faces found of the 28 that YuNet reads at full
     resolution (confidence >= 0.8, side >= 30 px), and boxes that are no face.
   * real group photos (``python bench/fetch_photos.py``'s group part: 11 photos of 2 to 6 people from npm and PyPI
@@ -39,7 +41,7 @@ import photo_scenes as ps  # noqa: E402
 from emorec.detectors import get_detector  # noqa: E402
 from emorec.detectors.haar import HaarDetector  # noqa: E402
 from haar_variants import (EqualizedHaar, EveryBoxCheckedHaar, OneCascadeHaar, PreviousHaar,  # noqa: E402
-                            TwoLooksHaar, WideBorderHaar)
+                            TwoLooksHaar, UprightOnlyHaar, WideBorderHaar)
 
 HAAR = [  # (label, detector class, options)
     ("seed: fer's Haar (1.1, 5, min 50 px)", HaarDetector, dict(min_size=50, work_size=0,
@@ -51,6 +53,7 @@ HAAR = [  # (label, detector class, options)
     ("EARLIER: 1.3, every box checked", EveryBoxCheckedHaar, dict()),
     ("boxes of < 12 windows checked, one cascade", OneCascadeHaar, dict()),
     ("BEFORE: ... and then the alt cascade (5)", TwoLooksHaar, dict()),
+    ("... the upright search alone (before 12-06 eve)", UprightOnlyHaar, dict()),
     ("DEFAULT: the alt cascade alone (6), a border", HaarDetector, dict()),
     ("... the border from windows of 0.5", WideBorderHaar, dict()),
 ]
@@ -125,13 +128,16 @@ def main():
         rows.append((measure(det, portraits, groups), full_size(det, photos), full_size(det, real_groups)))
         print(f"measured {label}", file=sys.stderr, flush=True)
     times = timings(dets, frames)
+    empty = [("empty", ps.letterbox(bg)) for bg in ps._backgrounds(photos)]
+    empty_times = timings(dets, empty)
     print(f"seeds {' '.join(map(str, a.seeds))}: {len(portraits)} portrait frames, {sum(len(t) for _, _, t in groups)} faces in {len(groups)} group "
-          f"scenes, {len(frames)} 640x480 frames timed 3 times")
-    print(f"{'detector':<44} {'false':>6} {'missed':>7} {'group found':>12} {'group false':>12} {'ms':>6} {'mean':>6}"
+          f"scenes, {len(frames)} 640x480 frames and {len(empty)} face-free ones timed 3 times")
+    print(f"{'detector':<44} {'false':>6} {'missed':>7} {'group found':>12} {'group false':>12} {'ms':>6} {'mean':>6} {'empty':>6}"
           f"  {'24 photos, own size: found, false':>34}  {'real group photos: found, false':>32}")
-    for (label, _, _), (r, (f, t, fa), (gf, gt, gfa)), (ms, mean) in zip(configs, rows, times):
+    for (label, _, _), (r, (f, t, fa), (gf, gt, gfa)), (ms, mean), (_, empty_mean) in zip(configs, rows, times,
+                                                                                           empty_times):
         print(f"{label:<44} {r['false']:>6.1%} {r['missed']:>7.1%} {r['found']:>12.1%} {r['group_false']:>12d} "
-              f"{ms:>6.1f} {mean:>6.1f}  {f:>24}/{t} {fa:>5}  {gf:>22}/{gt} {gfa:>5}")
+              f"{ms:>6.1f} {mean:>6.1f} {empty_mean:>6.1f}  {f:>24}/{t} {fa:>5}  {gf:>22}/{gt} {gfa:>5}")
     if not real_groups:
         print(f"(no real group photos in {OUT / 'group'}: python bench/fetch_photos.py)")
 

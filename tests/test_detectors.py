@@ -580,6 +580,26 @@ def test_haar_tilt_check_confirms_a_turned_face_and_no_background(angle, monkeyp
     assert len(get_detector("haar").detect(turned_sample(0.0))) == 1  # the upright face still is
 
 
+@pytest.mark.parametrize("angle", [-28.0, 32.0])
+def test_haar_searches_the_picture_turned_when_no_face_stands_upright(angle, monkeypatch):
+    """The sample photo turned 28 and 32 degrees, past what the second look's turned views confirm: no face is
+    found upright, so the picture is searched turned 15 degrees each way, and the face's box comes back upright
+    around the face, where it is in the turned photo. Without that search, no face; a face-free part of the photo
+    (the backdrop and the suit below the face) gives no box either way."""
+    import emorec.detectors.haar as haar
+    from emorec.samples import SAMPLE_FACE_BOX
+
+    x, y, w, h = SAMPLE_FACE_BOX
+    img = turned_sample(angle)
+    (face,) = get_detector("haar").detect(img).boxes
+    assert centre_in((x + w / 2, y + h / 2, 0, 0), face) and 0.8 * w <= face[2] <= 1.3 * w, face
+    assert abs(face[0] + face[2] / 2 - (x + w / 2)) < 0.15 * w and abs(face[1] + face[3] / 2 - (y + h / 2)) < 0.15 * h
+    below = np.ascontiguousarray(img[y + int(1.3 * h):])
+    assert len(get_detector("haar").detect(below)) == 0
+    monkeypatch.setattr(haar.HaarDetector, "turn", False)
+    assert len(get_detector("haar").detect(img)) == 0
+
+
 def test_haar_tilt_check_drops_the_false_face_opencvs_grouping_keeps():
     """The sample photo as shipped: OpenCV's grouping (min_neighbors=1) reports the face and a box beside it (the
     backdrop and the suit's neck ring); the check (upright and turned views) confirms the face alone, and the default
@@ -601,7 +621,8 @@ def test_haar_tilt_check_drops_the_false_face_opencvs_grouping_keeps():
 def test_haar_finds_a_face_that_fills_its_picture(zoom, monkeypatch):
     """A face crop, as users and datasets cut them: the sample's face with its box cut 10% inside on the sides and
     the top, enlarged 3, 4 or 5 times. The cascade's window for this face reaches past the picture's edges, so
-    only the search of the bordered copy finds it; without the border, no face."""
+    only the search of the bordered copy finds it; without the border (and the search of the picture turned,
+    whose canvas also holds a border), no face."""
     import emorec.detectors.haar as haar
     from emorec.samples import SAMPLE_FACE_BOX, sample_image
 
@@ -612,6 +633,7 @@ def test_haar_finds_a_face_that_fills_its_picture(zoom, monkeypatch):
     assert face[2] >= 0.9 * crop.shape[1], face  # the whole face, not a part of it
     assert centre_in(face, (0, 0, crop.shape[1], crop.shape[0]))
     monkeypatch.setattr(haar.HaarDetector, "pad", 0.0)
+    monkeypatch.setattr(haar.HaarDetector, "turn", False)
     assert len(get_detector("haar").detect(crop)) == 0
 
 

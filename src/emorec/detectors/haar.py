@@ -16,8 +16,12 @@ degrees one way or the other. A face, upright or turned, stands upright enough i
 gather many windows; the ties, buttons, fabric, hair and fur the search's cascade takes for faces seldom fool a
 cascade trained apart. On the photos the default was chosen on, no false face gathered SURE windows, and most
 faces of 640x480 frames do (the look costs about 1.5 ms a face). Last, of boxes that cover one another only the one
-the cascade is surer of stays (:func:`one_box_a_face`). With ``min_neighbors`` given, the detector is OpenCV's
-``detectMultiScale`` as it is.
+the cascade is surer of stays (:func:`one_box_a_face`). Where the search finds no face at all, it runs again on the
+picture turned TILT_DEGREES (15) one way and the other (:func:`turned`), with the same checks: a head tilted 20-35
+degrees, as in a selfie or a laugh, stands upright enough in one of them (the sample is found from -32 to 36
+degrees instead of -16 to 24), and a face's box comes back upright around it. It costs nothing where a face is
+found, and three times the search where none is (35 ms against 12 a face-free 640x480 frame: bench_detector.py).
+With ``min_neighbors`` given, the detector is OpenCV's ``detectMultiScale`` as it is.
 
 OpenCV 5.0 wheels dropped ``cv2.CascadeClassifier`` and the cascade files from the main build, so
 emorec depends on ``opencv-python-headless<5``; :func:`cascade_path` says so clearly if it meets one.
@@ -116,6 +120,7 @@ class HaarDetector(BaseDetector):
     agree = AGREE  # the windows the second cascade must find in one view of a box it confirms
     pad = PAD  # the border searched for faces that fill the picture (0: none) ...
     large = LARGE  # ... for windows of this part of the picture's shorter side and more
+    turn = True  # where the upright search finds no face, search the picture turned TILT_DEGREES either way
 
     def __init__(self, *, scale_factor: float = SCALE_FACTOR, min_size: Optional[int] = None,
                  work_size: int = WORK_SIZE, min_neighbors: Optional[int] = None, margin: float = MARGIN,
@@ -168,15 +173,25 @@ class HaarDetector(BaseDetector):
                 grey, scaleFactor=step, minNeighbors=self.min_neighbors, minSize=(m, m), **kw)
             found = Detections(np.asarray(boxes).reshape(-1, 4))
         else:  # every window, grouped here (a lone one too), each group checked
-            windows, levels = self.windows(grey, m, step, kw)
-            boxes, counts, weights = group_windows(windows, levels)
-            # one box a face, of the boxes confirmed (weights are no probability: not reported); a narrowed search
-            # follows a face a full search confirmed, so its surest group is kept without the second look, and so
-            # is a group of SURE windows or more
-            accept = None if max_px is not None else (
-                lambda i: counts[i] >= self.sure or self.is_face(grey, boxes[i]))
-            found = Detections(boxes[one_box_a_face(boxes, weights, accept=accept)])
+            boxes, weights = self.search(grey, m, step, kw, narrowed=max_px is not None)
+            if not len(boxes) and max_px is None and self.turn and TILT_DEGREES:  # none upright: turn the picture
+                found = [turned_back(self.search(view, m, step, kw), back)
+                         for view, back in (turned(grey, a) for a in (TILT_DEGREES, -TILT_DEGREES))]
+                boxes, weights = (np.concatenate(v) for v in zip(*found))
+                boxes = boxes[one_box_a_face(boxes, weights)]
+            found = Detections(boxes)
         return found.transformed(scale) if scale != 1.0 else found
+
+    def search(self, grey: np.ndarray, m: int, step: float, kw: dict, narrowed: bool = False):
+        """The faces in ``grey`` from ``m`` px up: every window, grouped here (a lone one too), each group checked;
+        one box a face, of the boxes confirmed: (boxes (k, 4), their cascade weights (k,); weights are no
+        probability, so they are not reported). A narrowed search follows a face a full search confirmed, so its
+        surest group is kept without the second look, and so is a group of ``sure`` windows or more."""
+        windows, levels = self.windows(grey, m, step, kw)
+        boxes, counts, weights = group_windows(windows, levels)
+        accept = None if narrowed else (lambda i: counts[i] >= self.sure or self.is_face(grey, boxes[i]))
+        keep = one_box_a_face(boxes, weights, accept=accept)
+        return boxes[keep], weights[keep]
 
     def is_face(self, grey: np.ndarray, box) -> bool:
         """The second look at a group of fewer than ``sure`` windows: :func:`confirmed`."""
@@ -208,6 +223,29 @@ class HaarDetector(BaseDetector):
             return outer, outer_levels
         inner, inner_levels = search(grey, m, maxSize=(big - 1, big - 1))
         return np.concatenate([inner, outer]), np.concatenate([inner_levels, outer_levels])
+
+
+def turned(grey: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """``grey`` turned ``angle`` degrees about its centre on a canvas that holds all of it (the edge pixels
+    repeated in the corners), and the affine map from the turned picture back to ``grey``."""
+    import cv2
+
+    h, w = grey.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    cos, sin = abs(m[0, 0]), abs(m[0, 1])
+    tw, th = int(round(w * cos + h * sin)), int(round(w * sin + h * cos))
+    m[:, 2] += (tw / 2 - w / 2, th / 2 - h / 2)
+    view = cv2.warpAffine(grey, m, (tw, th), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return view, cv2.invertAffineTransform(m)
+
+
+def turned_back(found: tuple[np.ndarray, np.ndarray], back: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(boxes, weights) found in a turned picture (:func:`turned`), each box's centre carried back by ``back``,
+    its size kept: the upright box around the face."""
+    boxes, weights = found
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    centres = np.c_[b[:, :2] + b[:, 2:] / 2, np.ones(len(b))] @ np.asarray(back, np.float64).T
+    return np.rint(np.c_[centres - b[:, 2:] / 2, b[:, 2:]]).astype(np.int32), np.asarray(weights, np.float64)
 
 
 def smallest_face(shape, min_size: Optional[int] = None) -> int:
