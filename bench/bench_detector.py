@@ -9,8 +9,9 @@ Data (bench/photo_scenes.py, from the 24 real photos in ../shared/data/photos; s
     detectors take turns frame by frame, so a changing load on the machine falls on all of them alike (compare
     rows as ratios). A check of doubtful boxes costs only on the frames that have some (a quarter of these):
     the mean shows it, the median hardly.
-  * empty ms: mean time on face-free 640x480 frames (the parts of the 24 photos below every face, letterboxed),
-    timed with the others: where Haar's search finds no face, the default searches the picture turned too.
+  * face-free: boxes found in the parts of the 24 photos below every face (18 of them) at 0.5x, 1x and 2x and
+    letterboxed to 640x480 (72 images, every box false); empty ms: mean time on the 18 letterboxed ones, timed
+    with the others (where Haar's search finds no face, the default searches the picture turned too).
   * the 24 photos at their own size (240x427 to 1434x2333): faces found of the 28 that YuNet reads at full
     resolution (confidence >= 0.8, side >= 30 px), and boxes that are no face.
   * real group photos (``python bench/fetch_photos.py``'s group part: 11 photos of 2 to 6 people from npm and PyPI
@@ -53,7 +54,7 @@ HAAR = [  # (label, detector class, options)
     ("EARLIER: 1.3, every box checked", EveryBoxCheckedHaar, dict()),
     ("boxes of < 12 windows checked, one cascade", OneCascadeHaar, dict()),
     ("BEFORE: ... and then the alt cascade (5)", TwoLooksHaar, dict()),
-    ("... the upright search alone (before 12-06 eve)", UprightOnlyHaar, dict()),
+    ("... upright search alone (until 12-06 eve)", UprightOnlyHaar, dict()),
     ("DEFAULT: the alt cascade alone (6), a border", HaarDetector, dict()),
     ("... the border from windows of 0.5", WideBorderHaar, dict()),
 ]
@@ -128,16 +129,23 @@ def main():
         rows.append((measure(det, portraits, groups), full_size(det, photos), full_size(det, real_groups)))
         print(f"measured {label}", file=sys.stderr, flush=True)
     times = timings(dets, frames)
-    empty = [("empty", ps.letterbox(bg)) for bg in ps._backgrounds(photos)]
+    backgrounds = ps._backgrounds(photos)
+    empty = [("empty", ps.letterbox(bg)) for bg in backgrounds]
     empty_times = timings(dets, empty)
+    import cv2
+
+    face_free = [img for bg in backgrounds for img in (*(cv2.resize(bg, None, fx=z, fy=z) for z in (0.5, 1, 2)),
+                                                        ps.letterbox(bg))]
+    empty_boxes = [sum(len(det.detect(img)) for img in face_free) for det in dets]
     print(f"seeds {' '.join(map(str, a.seeds))}: {len(portraits)} portrait frames, {sum(len(t) for _, _, t in groups)} faces in {len(groups)} group "
-          f"scenes, {len(frames)} 640x480 frames and {len(empty)} face-free ones timed 3 times")
-    print(f"{'detector':<44} {'false':>6} {'missed':>7} {'group found':>12} {'group false':>12} {'ms':>6} {'mean':>6} {'empty':>6}"
+          f"scenes, {len(frames)} 640x480 frames and {len(empty)} face-free ones timed 3 times, {len(face_free)} "
+          "face-free images")
+    print(f"{'detector':<44} {'false':>6} {'missed':>7} {'group found':>12} {'group false':>12} {'ms':>6} {'mean':>6} {'empty':>6} {'face-free':>9}"
           f"  {'24 photos, own size: found, false':>34}  {'real group photos: found, false':>32}")
-    for (label, _, _), (r, (f, t, fa), (gf, gt, gfa)), (ms, mean), (_, empty_mean) in zip(configs, rows, times,
-                                                                                           empty_times):
+    for (label, _, _), (r, (f, t, fa), (gf, gt, gfa)), (ms, mean), (_, empty_mean), boxes in zip(
+            configs, rows, times, empty_times, empty_boxes):
         print(f"{label:<44} {r['false']:>6.1%} {r['missed']:>7.1%} {r['found']:>12.1%} {r['group_false']:>12d} "
-              f"{ms:>6.1f} {mean:>6.1f} {empty_mean:>6.1f}  {f:>24}/{t} {fa:>5}  {gf:>22}/{gt} {gfa:>5}")
+              f"{ms:>6.1f} {mean:>6.1f} {empty_mean:>6.1f} {boxes:>9d}  {f:>24}/{t} {fa:>5}  {gf:>22}/{gt} {gfa:>5}")
     if not real_groups:
         print(f"(no real group photos in {OUT / 'group'}: python bench/fetch_photos.py)")
 

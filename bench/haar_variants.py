@@ -52,7 +52,8 @@ class WideBorderHaar(HaarDetector):
 class UprightOnlyHaar(HaarDetector):
     """Today's, without the search of the picture turned where the upright one finds no face."""
 
-    turn = False
+    def __init__(self, **options):
+        super().__init__(**{"turned": False, **options})
 
 
 class TwoLooksHaar(UprightOnlyHaar):

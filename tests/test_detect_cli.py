@@ -170,15 +170,16 @@ def test_command_line_defaults_are_the_library_defaults():
 
     params = {p.name: p.default for p in typer.main.get_command(app).commands["detect"].params}
     assert params["detector"] == "haar"
-    for name in ("margin", "align", "min_size", "scale_factor", "min_neighbors", "score_threshold", "detector_model"):
+    for name in ("margin", "align", "min_size", "scale_factor", "min_neighbors", "turned", "score_threshold",
+                 "detector_model"):
         assert params[name] is None, name
     assert recognizer_options() == {"model": "fer2013", "flip_tta": False, "crop_tta": False, "detector": "haar"}
     assert recognizer_options(min_size=30, detector="yunet") == {"model": "fer2013", "flip_tta": False,
                                                                   "crop_tta": False, "detector": "yunet",
                                                                   "min_size": 30}
     rec = EmotionRecognizer(**recognizer_options())
-    assert (rec.detector.min_size, rec.detector.scale_factor, rec.detector.min_neighbors) == \
-        (None, haar.SCALE_FACTOR, None)  # None: the default smallest face, and the checked search
+    assert (rec.detector.min_size, rec.detector.scale_factor, rec.detector.min_neighbors, rec.detector.turned) == \
+        (None, haar.SCALE_FACTOR, None, True)  # None: the default smallest face, and the checked search
     for command in ("video", "live"):
         params = {p.name: p.default for p in typer.main.get_command(app).commands[command].params}
         assert params["detect_every"] == tracking.DETECT_EVERY and params["smooth"] == tracking.SMOOTH
@@ -228,3 +229,25 @@ def test_crops_option_averages_over_crops(tmp_path):
     a, b = (_json.loads(r.stdout.strip().splitlines()[-1])["faces"][0] for r in (plain, crops))
     assert a["box"] == b["box"] and a["emotion"] == b["emotion"] == "happy"
     assert a["scores"] != b["scores"]  # the crops changed the probabilities
+
+
+def test_a_tilted_head_is_found_and_no_turned_leaves_it(tmp_path):
+    """The sample photo turned 30 degrees about its face: Haar finds the face (its search of the picture turned);
+    --no-turned is the upright search alone, which finds none; yunet does not take the Haar option."""
+    from emorec.samples import SAMPLE_FACE_BOX
+
+    x, y, w, h = SAMPLE_FACE_BOX
+    img = cv2.imread(str(sample_path()))
+    m = cv2.getRotationMatrix2D((x + w / 2, y + h / 2), 30.0, 1.0)
+    tilted = tmp_path / "tilted.jpg"
+    cv2.imwrite(str(tilted), cv2.warpAffine(img, m, (img.shape[1], img.shape[0]), borderMode=cv2.BORDER_REPLICATE))
+    args = ["detect", str(tilted), "--json", "--no-save", "--no-progress"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    (face,) = json.loads(r.stdout)["faces"]
+    bx, by, bw, bh = face["box"]
+    assert abs(bx + bw / 2 - (x + w / 2)) < 0.2 * w and abs(by + bh / 2 - (y + h / 2)) < 0.2 * h, face["box"]
+    r = CliRunner().invoke(app, args + ["--no-turned"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["faces"] == [], r.output
+    r = CliRunner().invoke(app, args + ["--detector", "yunet", "--no-turned"])
+    assert r.exit_code == 2 and "turned" in r.output

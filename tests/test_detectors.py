@@ -581,12 +581,11 @@ def test_haar_tilt_check_confirms_a_turned_face_and_no_background(angle, monkeyp
 
 
 @pytest.mark.parametrize("angle", [-28.0, 32.0])
-def test_haar_searches_the_picture_turned_when_no_face_stands_upright(angle, monkeypatch):
+def test_haar_searches_the_picture_turned_when_no_face_stands_upright(angle):
     """The sample photo turned 28 and 32 degrees, past what the second look's turned views confirm: no face is
     found upright, so the picture is searched turned 15 degrees each way, and the face's box comes back upright
-    around the face, where it is in the turned photo. Without that search, no face; a face-free part of the photo
-    (the backdrop and the suit below the face) gives no box either way."""
-    import emorec.detectors.haar as haar
+    around the face, where it is in the turned photo. Without that search (``turned=False``), no face; a face-free
+    part of the photo (the backdrop and the suit below the face) gives no box."""
     from emorec.samples import SAMPLE_FACE_BOX
 
     x, y, w, h = SAMPLE_FACE_BOX
@@ -596,8 +595,7 @@ def test_haar_searches_the_picture_turned_when_no_face_stands_upright(angle, mon
     assert abs(face[0] + face[2] / 2 - (x + w / 2)) < 0.15 * w and abs(face[1] + face[3] / 2 - (y + h / 2)) < 0.15 * h
     below = np.ascontiguousarray(img[y + int(1.3 * h):])
     assert len(get_detector("haar").detect(below)) == 0
-    monkeypatch.setattr(haar.HaarDetector, "turn", False)
-    assert len(get_detector("haar").detect(img)) == 0
+    assert len(get_detector("haar", turned=False).detect(img)) == 0
 
 
 def test_haar_tilt_check_drops_the_false_face_opencvs_grouping_keeps():
@@ -633,8 +631,7 @@ def test_haar_finds_a_face_that_fills_its_picture(zoom, monkeypatch):
     assert face[2] >= 0.9 * crop.shape[1], face  # the whole face, not a part of it
     assert centre_in(face, (0, 0, crop.shape[1], crop.shape[0]))
     monkeypatch.setattr(haar.HaarDetector, "pad", 0.0)
-    monkeypatch.setattr(haar.HaarDetector, "turn", False)
-    assert len(get_detector("haar").detect(crop)) == 0
+    assert len(get_detector("haar", turned=False).detect(crop)) == 0
 
 
 @pytest.mark.parametrize("face_px", [220, 320, 500])

@@ -52,6 +52,10 @@ class RecognizerOptions:
     min_neighbors: Optional[int] = _opt(None, detector="haar",
                                         help="haar: OpenCV's detectMultiScale with this many neighbours, unchecked "
                                              "(default: every box the cascade finds is confirmed by a second look)")
+    turned: Optional[bool] = _opt(None, "--turned/--no-turned", detector="haar",
+                                  help="haar: where no face stands upright, search the picture turned 15 degrees "
+                                       "each way too (default on; --no-turned: three times faster on frames without "
+                                       "a face, tilted heads missed)")
     score_threshold: Optional[float] = _opt(None, detector="yunet",
                                             help="yunet: confidence a face needs (default 0.85)")
     min_confidence: Optional[float] = _opt(None, lo=0.0, hi=1.0,

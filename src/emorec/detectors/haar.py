@@ -20,7 +20,7 @@ the cascade is surer of stays (:func:`one_box_a_face`). Where the search finds n
 picture turned TILT_DEGREES (15) one way and the other (:func:`turned`), with the same checks: a head tilted 20-35
 degrees, as in a selfie or a laugh, stands upright enough in one of them (the sample is found from -32 to 36
 degrees instead of -16 to 24), and a face's box comes back upright around it. It costs nothing where a face is
-found, and three times the search where none is (35 ms against 12 a face-free 640x480 frame: bench_detector.py).
+found, and three times the search where none is (39 ms against 13 a face-free 640x480 frame: bench_detector.py).
 With ``min_neighbors`` given, the detector is OpenCV's ``detectMultiScale`` as it is.
 
 OpenCV 5.0 wheels dropped ``cv2.CascadeClassifier`` and the cascade files from the main build, so
@@ -108,8 +108,10 @@ class HaarDetector(BaseDetector):
     ``scale_factor``: the step between face sizes searched. By default every window of the cascade is kept,
     grouped as OpenCV groups them, and a group is a face when it passes :func:`confirmed`; given
     ``min_neighbors``, the detector is OpenCV's ``detectMultiScale`` as it is: groups of more than that many
-    windows, unchecked (the Keras demo's and ``fer``'s way: ``scale_factor=1.1, min_neighbors=5``). ``margin``: the crop margin
-    around its boxes.
+    windows, unchecked (the Keras demo's and ``fer``'s way: ``scale_factor=1.1, min_neighbors=5``). ``turned``:
+    where the search finds no face, search the picture turned TILT_DEGREES one way and the other too (False: three
+    times faster on a picture without a face, and tilted heads are missed). ``margin``: the crop margin around its
+    boxes.
     """
 
     name = "haar"
@@ -120,11 +122,10 @@ class HaarDetector(BaseDetector):
     agree = AGREE  # the windows the second cascade must find in one view of a box it confirms
     pad = PAD  # the border searched for faces that fill the picture (0: none) ...
     large = LARGE  # ... for windows of this part of the picture's shorter side and more
-    turn = True  # where the upright search finds no face, search the picture turned TILT_DEGREES either way
 
     def __init__(self, *, scale_factor: float = SCALE_FACTOR, min_size: Optional[int] = None,
                  work_size: int = WORK_SIZE, min_neighbors: Optional[int] = None, margin: float = MARGIN,
-                 cascade: str = CASCADE):
+                 cascade: str = CASCADE, turned: bool = True):
         if not scale_factor > 1.0:
             raise ValueError(f"scale_factor must be > 1, got {scale_factor}")
         if min_neighbors is not None and min_neighbors < 0:
@@ -141,12 +142,13 @@ class HaarDetector(BaseDetector):
         self.min_neighbors = None if min_neighbors is None else int(min_neighbors)
         self.margin = float(margin)
         self.cascade = cascade
+        self.turned = bool(turned)
         load_cascade(cascade)  # fail now, with the clear message, rather than on the first frame
         load_cascade(SECOND, "views")
 
     def __repr__(self) -> str:
         return (f"HaarDetector(scale_factor={self.scale_factor}, min_size={self.min_size}, "
-                f"work_size={self.work_size}, min_neighbors={self.min_neighbors})")
+                f"work_size={self.work_size}, min_neighbors={self.min_neighbors}, turned={self.turned})")
 
     def search_copy(self, grey: np.ndarray, min_px: Optional[int]) -> tuple[np.ndarray, float, int]:
         """(the copy searched, its scale, the smallest window there) for a face of ``min_px`` and more."""
@@ -174,7 +176,7 @@ class HaarDetector(BaseDetector):
             found = Detections(np.asarray(boxes).reshape(-1, 4))
         else:  # every window, grouped here (a lone one too), each group checked
             boxes, weights = self.search(grey, m, step, kw, narrowed=max_px is not None)
-            if not len(boxes) and max_px is None and self.turn and TILT_DEGREES:  # none upright: turn the picture
+            if not len(boxes) and max_px is None and self.turned and TILT_DEGREES:  # none upright: turn the picture
                 found = [turned_back(self.search(view, m, step, kw), back)
                          for view, back in (turned(grey, a) for a in (TILT_DEGREES, -TILT_DEGREES))]
                 boxes, weights = (np.concatenate(v) for v in zip(*found))
