@@ -34,6 +34,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -132,16 +133,14 @@ def main():
     backgrounds = ps._backgrounds(photos)
     empty = [("empty", ps.letterbox(bg)) for bg in backgrounds]
     empty_times = timings(dets, empty)
-    import cv2
-
     face_free = [img for bg in backgrounds for img in (*(cv2.resize(bg, None, fx=z, fy=z) for z in (0.5, 1, 2)),
                                                         ps.letterbox(bg))]
     empty_boxes = [sum(len(det.detect(img)) for img in face_free) for det in dets]
     print(f"seeds {' '.join(map(str, a.seeds))}: {len(portraits)} portrait frames, {sum(len(t) for _, _, t in groups)} faces in {len(groups)} group "
           f"scenes, {len(frames)} 640x480 frames and {len(empty)} face-free ones timed 3 times, {len(face_free)} "
           "face-free images")
-    print(f"{'detector':<44} {'false':>6} {'missed':>7} {'group found':>12} {'group false':>12} {'ms':>6} {'mean':>6} {'empty':>6} {'face-free':>9}"
-          f"  {'24 photos, own size: found, false':>34}  {'real group photos: found, false':>32}")
+    print(f"{'detector':<44} {'false':>6} {'missed':>7} {'group found':>12} {'group false':>12} {'ms':>6} {'mean':>6}"
+          f" {'empty':>6} {'face-free':>9}  {'24 photos, own size: found, false':>34}  {'real group photos: found, false':>32}")
     for (label, _, _), (r, (f, t, fa), (gf, gt, gfa)), (ms, mean), (_, empty_mean), boxes in zip(
             configs, rows, times, empty_times, empty_boxes):
         print(f"{label:<44} {r['false']:>6.1%} {r['missed']:>7.1%} {r['found']:>12.1%} {r['group_false']:>12d} "
