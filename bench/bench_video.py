@@ -8,7 +8,10 @@ is not, and the longest run of lost frames is reported. Two speeds: the analysis
 FaceTracker.update) and the whole `emorec video` pipeline (process_video: also drawing, mp4 and CSV);
 each is the best of --repeat runs (this machine may be busy with other work).
 
-    python bench/bench_video.py [--frames 150] [--every 1 3 5 10] [--repeat 3]
+    python bench/bench_video.py [--frames 150] [--every 1 3 5 10] [--repeat 3] [--tilt 30] [--no-turned]
+
+``--tilt DEG``: the two faces tilted DEG degrees (a tilted head); ``--no-turned``: Haar's upright search alone
+(``turned=False``: no search of the picture turned where no face stands upright, in full searches and tracking).
 
 Measured 2026-11-25 with the current Haar default (2 CPUs, idle, 150 frames 640x480, 2 moving faces; the
 synthetic video is right here: the figure is about tracking, where the true positions must be known):
@@ -74,14 +77,18 @@ def main():
     ap.add_argument("--frames", type=int, default=150)
     ap.add_argument("--every", type=int, nargs="+", default=[1, 3, 5, 10])
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--tilt", type=float, default=0.0, help="turn each face this many degrees (a tilted head)")
+    ap.add_argument("--no-turned", dest="turned", action="store_false",
+                    help="Haar's upright search alone (no search of the picture turned)")
     a = ap.parse_args()
-    rec = EmotionRecognizer()
+    rec = EmotionRecognizer(turned=a.turned)
     rec.classes  # load the model outside the timings
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "moving.mp4"
-        truth = moving_faces_video(path, frames=a.frames)
+        truth = moving_faces_video(path, frames=a.frames, tilt=a.tilt)
         n_faces = len(truth[0])
-        print(f"{a.frames} frames 640x480, {n_faces} moving faces, {os.cpu_count()} CPUs")
+        print(f"{a.frames} frames 640x480, {n_faces} moving faces" + (f" tilted {a.tilt:g} degrees" if a.tilt else "")
+              + f", {os.cpu_count()} CPUs" + ("" if a.turned else ", Haar --no-turned"))
         print(f"{'detect every':>12} | {'analysis fps':>12} {'speed-up':>8} | {'pipeline fps':>12} {'speed-up':>8} | "
               f"{'lost face-frames':>16} {'longest gap':>11} {'ids':>3}")
         base = base_pipe = None

@@ -134,3 +134,29 @@ def test_a_tracked_box_follows_the_face_between_full_detections(frames, clip, re
             best = max(iou(f.box, sq) for sq in truth[t])
             assert best > 0.2 and any(centre_in(f.box, sq) for sq in truth[t]), (t, f.box, truth[t])
     assert tracker.full_detections == 3
+
+
+def test_a_tilted_head_is_followed_between_full_detections(rec):
+    """The sample photo with its head tilted 25-35 degrees, sliding left and right: the full detector finds it
+    through its search of the picture turned, and the local search between full detections finds it the same
+    way, so the face is shown on every frame, with one id, its box on the face."""
+    import cv2
+
+    from emorec.samples import SAMPLE_FACE_BOX, sample_image
+
+    x, y, w, h = SAMPLE_FACE_BOX
+    img = sample_image()
+    tracker = FaceTracker(rec, detect_every=10)
+    shown = []
+    for t in range(30):
+        dx = 20 * math.sin(t / 5)
+        m = cv2.getRotationMatrix2D((x + w / 2, y + h / 2), 30 + 5 * math.sin(t / 4), 1.0)
+        m[0, 2] += dx
+        frame = cv2.warpAffine(img, m, (img.shape[1], img.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+        faces = tracker.update(frame)
+        shown.append([f.id for f in faces])
+        for f in faces:
+            fx, fy, fw, fh = f.box
+            assert math.hypot(fx + fw / 2 - (x + w / 2 + dx), fy + fh / 2 - (y + h / 2)) < 0.3 * w, (t, f.box)
+    assert shown == [[1]] * 30
+    assert tracker.full_detections == 3  # frames 0, 10 and 20: the frames between were followed

@@ -74,15 +74,18 @@ def face_scene(n_faces: int = 5, size=(640, 480), side: int = 110, seed: int = 0
 
 
 def moving_faces_video(path, *, frames: int = 60, size=(640, 480), side: int = 110, fps: float = 30.0,
-                       seed: int = 0) -> list[list[tuple[int, int, int, int]]]:
+                       seed: int = 0, tilt: float = 0.0) -> list[list[tuple[int, int, int, int]]]:
     """Write an mp4 (``mp4v``) where two faces glide across a background: one left to right along the
-    top, one right to left along the bottom. Returns per frame the list of pasted squares (ground
-    truth, in the order face 1, face 2)."""
+    top, one right to left along the bottom; ``tilt``: each face turned this many degrees in its square (a
+    tilted head). Returns per frame the list of pasted squares (ground truth, in the order face 1, face 2)."""
     import cv2
 
     width, height = size
     bg = background(height, width, seed)
     face = sample_face(side)
+    if tilt:
+        m = cv2.getRotationMatrix2D((side / 2, side / 2), tilt, 1.0)
+        face = cv2.warpAffine(face, m, (side, side), borderMode=cv2.BORDER_REPLICATE)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
     if not writer.isOpened():
         raise OSError(f"{path}: cannot write a video")

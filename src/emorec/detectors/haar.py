@@ -18,10 +18,11 @@ cascade trained apart. On the photos the default was chosen on, no false face ga
 faces of 640x480 frames do (the look costs about 1.5 ms a face). Last, of boxes that cover one another only the one
 the cascade is surer of stays (:func:`one_box_a_face`). Where the search finds no face at all, it runs again on the
 picture turned TILT_DEGREES (15) one way and the other (:func:`turned`), with the same checks: a head tilted 20-35
-degrees, as in a selfie or a laugh, stands upright enough in one of them (the sample is found from -32 to 36
-degrees instead of -16 to 24), and a face's box comes back upright around it. It costs nothing where a face is
-found, and three times the search where none is (39 ms against 13 a face-free 640x480 frame: bench_detector.py).
-With ``min_neighbors`` given, the detector is OpenCV's ``detectMultiScale`` as it is.
+degrees, as in a selfie or a laugh, stands upright enough in one of them (the sample is found from -32 to 36 degrees
+instead of -16 to 24), and a face's box comes back upright around it. A tracker's search around a face it follows
+does the same, so a tilted head is followed between full searches. It costs nothing where a face is found, and three
+times the search where none is (39 ms against 13 a face-free 640x480 frame: bench_detector.py). With
+``min_neighbors`` given, the detector is OpenCV's ``detectMultiScale`` as it is.
 
 OpenCV 5.0 wheels dropped ``cv2.CascadeClassifier`` and the cascade files from the main build, so
 emorec depends on ``opencv-python-headless<5``; :func:`cascade_path` says so clearly if it meets one.
@@ -175,9 +176,10 @@ class HaarDetector(BaseDetector):
                 grey, scaleFactor=step, minNeighbors=self.min_neighbors, minSize=(m, m), **kw)
             found = Detections(np.asarray(boxes).reshape(-1, 4))
         else:  # every window, grouped here (a lone one too), each group checked
-            boxes, weights = self.search(grey, m, step, kw, narrowed=max_px is not None)
-            if not len(boxes) and max_px is None and self.turned and TILT_DEGREES:  # none upright: turn the picture
-                found = [turned_back(self.search(view, m, step, kw), back)
+            narrowed = max_px is not None
+            boxes, weights = self.search(grey, m, step, kw, narrowed=narrowed)
+            if not len(boxes) and self.turned and TILT_DEGREES:  # no face upright: the picture turned both ways
+                found = [turned_back(self.search(view, m, step, kw, narrowed=narrowed), back)
                          for view, back in (turned(grey, a) for a in (TILT_DEGREES, -TILT_DEGREES))]
                 boxes, weights = (np.concatenate(v) for v in zip(*found))
                 boxes = boxes[one_box_a_face(boxes, weights)]
